@@ -1,0 +1,53 @@
+# Tendero: the two commands a new machine needs are `make run` and `make test`.
+# Both install what is missing (Debian/Ubuntu packages, Rust dependencies), and both
+# build with the release profile into one shared target directory, so a machine
+# compiles the heavy dependencies once.
+
+SHELL := /bin/bash
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/tendero/target
+BIN := $(CARGO_TARGET_DIR)/release/tendero
+
+# mold links much faster; `mold -run` swaps the linker without touching RUSTFLAGS,
+# so the build cache stays valid whether mold is present or not.
+MOLD := $(shell command -v mold 2>/dev/null)
+CARGO := $(if $(MOLD),mold -run cargo,cargo)
+
+APT_PACKAGES := build-essential pkg-config mold curl ca-certificates
+
+TENDERO_DATA_DIR ?= data
+TENDERO_ADMIN_EMAIL ?= admin@tendero.local
+ADMIN_PASSWORD_FILE := $(TENDERO_DATA_DIR)/.admin-password
+
+.PHONY: run test deps build fmt lint bench clean-data
+
+## make run: install what is missing, build in release mode, start on http://127.0.0.1:8000
+run: deps build
+	@mkdir -p $(TENDERO_DATA_DIR)
+	@[ -s $(ADMIN_PASSWORD_FILE) ] || (head -c 18 /dev/urandom | base64 | tr -d '/+=' > $(ADMIN_PASSWORD_FILE) && chmod 600 $(ADMIN_PASSWORD_FILE))
+	@echo "Admin login: $(TENDERO_ADMIN_EMAIL) / $$(cat $(ADMIN_PASSWORD_FILE))"
+	@echo "Tendero on http://127.0.0.1:8000  (API docs: http://127.0.0.1:8000/docs)"
+	TENDERO_DEV=$${TENDERO_DEV:-true} TENDERO_DATA_DIR=$(TENDERO_DATA_DIR) \
+	TENDERO_ADMIN_EMAIL=$(TENDERO_ADMIN_EMAIL) TENDERO_ADMIN_PASSWORD="$$(cat $(ADMIN_PASSWORD_FILE))" \
+	$(BIN) serve
+
+## make test: install what is missing and run every test (release profile, shared with make run)
+test: deps
+	$(CARGO) test --release --workspace --locked
+
+build:
+	$(CARGO) build --release --locked --bin tendero
+
+deps:
+	@bash scripts/install-deps.sh $(APT_PACKAGES)
+
+fmt:
+	cargo fmt --all
+
+lint:
+	$(CARGO) clippy --release --workspace --all-targets --locked -- -D warnings
+
+bench: deps build
+	bash benches/load.sh
+
+clean-data:
+	rm -rf $(TENDERO_DATA_DIR)

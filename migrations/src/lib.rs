@@ -1,0 +1,18 @@
+//! Tendero's database schema, as ordered SeaORM migrations.
+//!
+//! They run at server start-up and with `tendero migrate`. A migration, once
+//! released, is never edited: a change to the schema is a new migration file.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261121_000001_shop;
+
+/// Every migration in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261121_000001_shop::Migration)]
+    }
+}

@@ -1,0 +1,193 @@
+//! Application state, start-up and serving.
+//!
+//! [`AppState::build`] connects to the database, applies migrations, creates the first
+//! admin and prepares the keys; [`run`] serves a router on a listener the caller
+//! binds (tests bind `127.0.0.1:0`) until the shutdown future resolves, then gives
+//! requests in flight a grace period to finish.
+
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use rand::RngCore;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+use crate::auth::{JwtKeys, hash_password};
+use crate::config::Settings;
+use crate::db::Db;
+use crate::http;
+use crate::http::metrics::Metrics;
+use crate::shop::usuarios;
+
+/// Everything a request handler may need; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    settings: Arc<Settings>,
+    db: Db,
+    jwt: Arc<JwtKeys>,
+    metrics: Arc<Metrics>,
+    dummy_hash: String,
+}
+
+impl AppState {
+    /// Connects, migrates and prepares everything the server needs.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        settings.check()?;
+        let url = settings.database_url();
+        let db = Db::connect(&url, settings.db_max_connections)
+            .await
+            .with_context(|| format!("connecting to the database ({})", redact_url(&url)))?;
+        db.migrate().await.context("applying database migrations")?;
+
+        if let (Some(email), Some(password)) = (&settings.admin_email, &settings.admin_password) {
+            let created = usuarios::ensure_admin(&db, email, password.expose())
+                .await
+                .map_err(|err| anyhow::anyhow!("creating the first admin {email}: {err}"))?;
+            if created {
+                tracing::info!(%email, "first admin created");
+            }
+        }
+
+        let secret = match &settings.jwt_secret {
+            Some(secret) => secret.expose().as_bytes().to_vec(),
+            None => {
+                tracing::warn!(
+                    "dev mode without TENDERO_JWT_SECRET: using a random secret, tokens end with the process"
+                );
+                let mut bytes = vec![0u8; 48];
+                rand::rng().fill_bytes(&mut bytes);
+                bytes
+            }
+        };
+        let jwt = Arc::new(JwtKeys::new(
+            &secret,
+            &settings.jwt_issuer,
+            settings.jwt_ttl_minutes,
+        ));
+        let dummy_hash = hash_password("tendero-timing-equaliser".to_owned()).await?;
+
+        Ok(Self(Arc::new(Inner {
+            settings: Arc::new(settings),
+            db,
+            jwt,
+            metrics: Arc::new(Metrics::new()),
+            dummy_hash,
+        })))
+    }
+
+    pub fn settings(&self) -> &Arc<Settings> {
+        &self.0.settings
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.0.db
+    }
+
+    pub fn jwt(&self) -> &JwtKeys {
+        &self.0.jwt
+    }
+
+    pub fn jwt_arc(&self) -> Arc<JwtKeys> {
+        self.0.jwt.clone()
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.0.metrics
+    }
+
+    /// A real Argon2 hash that no password matches, to verify against for unknown users.
+    pub fn dummy_hash(&self) -> &str {
+        &self.0.dummy_hash
+    }
+}
+
+/// Serves until `shutdown` resolves; requests in flight then get
+/// `shutdown_grace_secs` to finish.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let grace = Duration::from_secs(state.settings().shutdown_grace_secs);
+    let router = http::router(state);
+    let draining = Arc::new(Notify::new());
+    let notify = draining.clone();
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutting down: finishing requests in flight");
+        notify.notify_one();
+    })
+    .into_future();
+    let deadline = async move {
+        draining.notified().await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        result = server => result.context("serving HTTP")?,
+        () = deadline => tracing::warn!(?grace, "grace period over: dropping requests still running"),
+    }
+    Ok(())
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+/// A database URL with any password replaced, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/shop"),
+            "postgres://app:***@db:5432/shop"
+        );
+        assert_eq!(
+            redact_url("postgres://postgres@127.0.0.1/test"),
+            "postgres://postgres@127.0.0.1/test"
+        );
+        assert_eq!(redact_url("sqlite://data/t.db"), "sqlite://data/t.db");
+    }
+}

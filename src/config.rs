@@ -1,0 +1,243 @@
+//! Typed configuration: built-in defaults, then `tendero.toml`, then `TENDERO_*`
+//! environment variables (the environment wins).
+//!
+//! Every key has a default that serves the embedded single-node mode, so a fresh
+//! checkout starts with no configuration at all. Secrets are wrapped in [`Secret`] so
+//! that logging the settings never prints them.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::Deserialize;
+
+/// Shortest JWT signing secret accepted outside dev mode (256 bits for HS256).
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+/// A string that must never appear in logs or `Debug` output.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself; call only where it is used, never to log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One JSON object per line, for log shippers.
+    #[default]
+    Json,
+    /// Human-readable lines, for a terminal.
+    Pretty,
+}
+
+/// Everything Tendero can be told, with the defaults of the embedded mode.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Listen address for HTTP, SSE and Socket.IO.
+    pub addr: SocketAddr,
+    /// Runtime state: the SQLite file and, later, the indexes.
+    pub data_dir: PathBuf,
+    /// SQLite or PostgreSQL URL; `None` means `sqlite://{data_dir}/tendero.db?mode=rwc`.
+    pub database_url: Option<String>,
+    /// Connections in the database pool.
+    pub db_max_connections: u32,
+    /// Dev mode relaxes what production requires (e.g. a random JWT secret when none is set).
+    pub dev: bool,
+    /// HS256 signing secret, at least [`MIN_JWT_SECRET_BYTES`] bytes outside dev mode.
+    pub jwt_secret: Option<Secret>,
+    /// `iss` claim written into and required from every token.
+    pub jwt_issuer: String,
+    /// Token lifetime in minutes.
+    pub jwt_ttl_minutes: i64,
+    /// First admin, created at start-up when no user has this email.
+    pub admin_email: Option<String>,
+    pub admin_password: Option<Secret>,
+    /// Requests replenished per second for each client (IP, or user when authenticated).
+    pub rate_limit_per_second: u32,
+    /// Requests a client may send in a burst before being limited.
+    pub rate_limit_burst: u32,
+    /// Take the client IP from `X-Forwarded-For`/`Forwarded` (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Requests running longer than this are answered 503 `timeout`.
+    pub request_timeout_secs: u64,
+    /// Origins allowed by CORS; empty means no CORS headers (same-origin only).
+    pub cors_origins: Vec<String>,
+    /// Seconds requests in flight get to finish after SIGINT/SIGTERM.
+    pub shutdown_grace_secs: u64,
+    pub log_format: LogFormat,
+    /// `tracing` filter, e.g. `info` or `tendero=debug,tower_http=info`.
+    pub log_level: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            db_max_connections: 16,
+            dev: false,
+            jwt_secret: None,
+            jwt_issuer: "tendero".to_owned(),
+            jwt_ttl_minutes: 8 * 60,
+            admin_email: None,
+            admin_password: None,
+            rate_limit_per_second: 50,
+            rate_limit_burst: 100,
+            trust_forwarded_for: false,
+            max_body_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
+            cors_origins: Vec::new(),
+            shutdown_grace_secs: 30,
+            log_format: LogFormat::Json,
+            log_level: "info".to_owned(),
+        }
+    }
+}
+
+/// Configuration that cannot serve.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("could not read the configuration: {0}")]
+    Load(#[source] Box<figment::Error>),
+    #[error(
+        "TENDERO_JWT_SECRET is required outside dev mode: set it to a random string of at least \
+         {MIN_JWT_SECRET_BYTES} bytes (e.g. `openssl rand -base64 48`), or set TENDERO_DEV=true"
+    )]
+    MissingJwtSecret,
+    #[error(
+        "TENDERO_JWT_SECRET is {0} bytes long; use at least {MIN_JWT_SECRET_BYTES} random bytes"
+    )]
+    ShortJwtSecret(usize),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    /// Loads defaults, then `config_file` if it exists, then `TENDERO_*` variables.
+    /// Call [`Settings::check`] before serving.
+    pub fn load(config_file: &Path) -> Result<Self, ConfigError> {
+        Figment::new()
+            .merge(Toml::file(config_file))
+            .merge(Env::prefixed("TENDERO_"))
+            .extract()
+            .map_err(|err| ConfigError::Load(Box::new(err)))
+    }
+
+    /// Rejects settings the server must not start with.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        match &self.jwt_secret {
+            None if !self.dev => return Err(ConfigError::MissingJwtSecret),
+            Some(secret) if !self.dev && secret.expose().len() < MIN_JWT_SECRET_BYTES => {
+                return Err(ConfigError::ShortJwtSecret(secret.expose().len()));
+            }
+            _ => {}
+        }
+        if self.rate_limit_per_second == 0 || self.rate_limit_burst == 0 {
+            return Err(ConfigError::Invalid(
+                "TENDERO_RATE_LIMIT_PER_SECOND and TENDERO_RATE_LIMIT_BURST must be at least 1"
+                    .to_owned(),
+            ));
+        }
+        if self.jwt_ttl_minutes <= 0 {
+            return Err(ConfigError::Invalid(
+                "TENDERO_JWT_TTL_MINUTES must be positive".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The database URL in force, derived from `data_dir` when not set.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("tendero.db").display()
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::providers::Serialized;
+
+    fn layered(toml: &str, env: &[(&str, &str)]) -> Result<Settings, figment::Error> {
+        let env: std::collections::BTreeMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Figment::new()
+            .merge(Toml::string(toml))
+            .merge(Serialized::defaults(env))
+            .extract()
+    }
+
+    #[test]
+    fn defaults_serve_the_embedded_mode() {
+        let s = Settings::default();
+        assert_eq!(s.addr.to_string(), "127.0.0.1:8000");
+        assert_eq!(s.database_url(), "sqlite://data/tendero.db?mode=rwc");
+    }
+
+    #[test]
+    fn later_layers_override_earlier_ones() {
+        let s = layered(
+            "addr = \"0.0.0.0:9000\"\ndev = true\nrate_limit_burst = 7",
+            &[("rate_limit_burst", "9")],
+        )
+        .unwrap();
+        assert_eq!(s.addr.port(), 9000);
+        assert!(s.dev);
+        assert_eq!(s.rate_limit_burst, 9);
+        assert_eq!(s.jwt_issuer, "tendero");
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let s = Settings {
+            jwt_secret: Some(Secret::new("super-secret-value-that-must-not-leak")),
+            ..Settings::default()
+        };
+        let printed = format!("{s:?}");
+        assert!(!printed.contains("super-secret"));
+        assert!(printed.contains("Secret(***)"));
+    }
+
+    #[test]
+    fn production_requires_a_long_secret() {
+        let mut s = Settings::default();
+        assert!(matches!(s.check(), Err(ConfigError::MissingJwtSecret)));
+        s.jwt_secret = Some(Secret::new("short"));
+        assert!(matches!(s.check(), Err(ConfigError::ShortJwtSecret(5))));
+        s.jwt_secret = Some(Secret::new("x".repeat(MIN_JWT_SECRET_BYTES)));
+        assert!(s.check().is_ok());
+        s.jwt_secret = None;
+        s.dev = true;
+        assert!(s.check().is_ok());
+    }
+}

@@ -1,0 +1,146 @@
+//! The database connection and the write discipline both backends share.
+//!
+//! SQLite admits one writer at a time. Writes go through [`Db::begin_write`], which on
+//! SQLite first takes an in-process async lock (a fair FIFO handoff instead of
+//! SQLite's sleeping busy handler) and then opens a `BEGIN IMMEDIATE` transaction
+//! (which also serialises against other processes such as `tendero-ingest`). On
+//! PostgreSQL it is a plain transaction and row locks do the work.
+
+pub mod entities;
+
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+use tendero_migration::{Migrator, MigratorTrait};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+/// A pooled connection to SQLite or PostgreSQL.
+#[derive(Clone)]
+pub struct Db {
+    conn: DatabaseConnection,
+    sqlite_writer: Option<Arc<Mutex<()>>>,
+}
+
+/// A write transaction; on SQLite it also holds the process-wide writer lock.
+pub struct WriteTxn {
+    txn: DatabaseTransaction,
+    _writer: Option<OwnedMutexGuard<()>>,
+}
+
+impl Deref for WriteTxn {
+    type Target = DatabaseTransaction;
+
+    fn deref(&self) -> &Self::Target {
+        &self.txn
+    }
+}
+
+impl WriteTxn {
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.txn.commit().await
+    }
+}
+
+impl Db {
+    /// Connects (creating a SQLite file and its folder when missing).
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, DbErr> {
+        if let Some(path) = sqlite_file(url) {
+            if let Some(dir) = std::path::Path::new(path).parent() {
+                if !dir.as_os_str().is_empty() {
+                    std::fs::create_dir_all(dir).map_err(|err| {
+                        DbErr::Custom(format!(
+                            "creating the database folder {}: {err}",
+                            dir.display()
+                        ))
+                    })?;
+                }
+            }
+        }
+        let mut options = ConnectOptions::new(url.to_owned());
+        options
+            .max_connections(max_connections.max(1))
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(10))
+            .sqlx_logging(false)
+            .map_sqlx_sqlite_opts(|o| {
+                o.journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(true)
+            });
+        let conn = Database::connect(options).await?;
+        let sqlite_writer =
+            (conn.get_database_backend() == DbBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        Ok(Self {
+            conn,
+            sqlite_writer,
+        })
+    }
+
+    /// Applies every pending migration.
+    pub async fn migrate(&self) -> Result<(), DbErr> {
+        Migrator::up(&self.conn, None).await
+    }
+
+    pub fn conn(&self) -> &DatabaseConnection {
+        &self.conn
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        self.conn.get_database_backend()
+    }
+
+    /// Opens a transaction that will write.
+    pub async fn begin_write(&self) -> Result<WriteTxn, DbErr> {
+        let writer = match &self.sqlite_writer {
+            Some(lock) => Some(lock.clone().lock_owned().await),
+            None => None,
+        };
+        let txn = self
+            .conn
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await?;
+        Ok(WriteTxn {
+            txn,
+            _writer: writer,
+        })
+    }
+
+    pub async fn ping(&self) -> Result<(), DbErr> {
+        self.conn.ping().await
+    }
+}
+
+/// The file path of a `sqlite:` URL, if it names a file.
+fn sqlite_file(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && !path.starts_with(":memory:")).then_some(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sqlite_file;
+
+    #[test]
+    fn sqlite_paths() {
+        assert_eq!(
+            sqlite_file("sqlite://data/t.db?mode=rwc"),
+            Some("data/t.db")
+        );
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+        assert_eq!(sqlite_file("postgres://x@y/z"), None);
+    }
+}

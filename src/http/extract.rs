@@ -1,0 +1,172 @@
+//! Extractors that turn requests into typed input or an [`ApiError`], so that every
+//! rejection (bad JSON, wrong content type, oversized body, bad query or path, missing
+//! or invalid token, wrong role) answers with the one JSON error shape.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::app::AppState;
+use crate::auth::{JwtKeys, Role, TokenError};
+use crate::error::ApiError;
+
+/// `axum::Json` with rejections mapped onto [`ApiError`].
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    axum::Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(match rejection.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType,
+                StatusCode::UNPROCESSABLE_ENTITY => {
+                    ApiError::InvalidBody(strip_prefix(&rejection.body_text()))
+                }
+                _ => ApiError::InvalidJson(strip_prefix(&rejection.body_text())),
+            }),
+        }
+    }
+}
+
+/// `axum::extract::Query` with rejections mapped onto [`ApiError`].
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Self(q.0))
+            .map_err(|rejection: QueryRejection| {
+                ApiError::InvalidQuery(strip_prefix(&rejection.body_text()))
+            })
+    }
+}
+
+/// `axum::extract::Path` with rejections mapped onto [`ApiError`].
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Self(p.0))
+            .map_err(|rejection: PathRejection| {
+                ApiError::InvalidPath(strip_prefix(&rejection.body_text()))
+            })
+    }
+}
+
+/// axum's messages start with a generic English sentence; keep only the specific part.
+fn strip_prefix(text: &str) -> String {
+    text.split_once(": ")
+        .map(|(_, rest)| rest)
+        .unwrap_or(text)
+        .to_owned()
+}
+
+/// A signed-in staff member, of any role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Staff {
+    pub id: i64,
+    pub email: String,
+    pub rol: Role,
+}
+
+/// A signed-in admin; any other role is refused with 403.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admin(pub Staff);
+
+/// Reads and verifies the bearer token of a request.
+pub fn bearer_staff(parts: &Parts, keys: &JwtKeys) -> Result<Staff, ApiError> {
+    let header =
+        parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .ok_or(ApiError::Unauthorized(
+                "falta el token (Authorization: Bearer …)",
+            ))?;
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(ApiError::Unauthorized(
+            "la cabecera Authorization debe ser 'Bearer <token>'",
+        ))?;
+    let claims = keys.verify(token).map_err(|err| {
+        ApiError::Unauthorized(match err {
+            TokenError::Expired => "el token expiró: inicia sesión de nuevo",
+            TokenError::WrongIssuer => "el token no fue emitido por este servidor",
+            TokenError::Invalid => "el token no es válido",
+        })
+    })?;
+    let id = claims
+        .sub
+        .parse()
+        .map_err(|_| ApiError::Unauthorized("el token no es válido"))?;
+    Ok(Staff {
+        id,
+        email: claims.email,
+        rol: claims.rol,
+    })
+}
+
+impl<S> FromRequestParts<S> for Staff
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(staff) = parts.extensions.get::<Staff>() {
+            return Ok(staff.clone());
+        }
+        let app = AppState::from_ref(state);
+        let staff = bearer_staff(parts, app.jwt())?;
+        parts.extensions.insert(staff.clone());
+        Ok(staff)
+    }
+}
+
+impl<S> FromRequestParts<S> for Admin
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let staff = Staff::from_request_parts(parts, state).await?;
+        if staff.rol == Role::Admin {
+            Ok(Admin(staff))
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+}

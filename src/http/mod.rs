@@ -1,0 +1,194 @@
+//! The HTTP surface: routes, extractors, rate limits, metrics, OpenAPI.
+//!
+//! Handlers are thin: they extract typed input (auth is visible in their signatures)
+//! and call one service function in [`crate::shop`].
+
+mod auth;
+mod clientes;
+pub mod extract;
+pub mod metrics;
+mod openapi;
+mod ops;
+mod pedidos;
+mod productos;
+pub mod rate_limit;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, Method};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Serialize;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{
+    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::trace::TraceLayer;
+use tracing::Span;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+
+/// The error shape, for the OpenAPI document.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `validation_failed`, `insufficient_stock`.
+    code: String,
+    /// What went wrong, in Spanish, for people.
+    message: String,
+    /// The offending field, for `validation_failed`.
+    field: Option<String>,
+}
+
+/// Builds the whole application router.
+pub fn router(state: AppState) -> Router {
+    let settings = state.settings().clone();
+    let api = Router::new()
+        .route("/api/auth/login", post(auth::login))
+        .route("/api/auth/me", get(auth::me))
+        .route("/api/clientes", get(clientes::list).post(clientes::create))
+        .route("/api/clientes/buscar", get(clientes::search))
+        .route(
+            "/api/clientes/{id}",
+            get(clientes::get)
+                .patch(clientes::update)
+                .delete(clientes::delete),
+        )
+        .route(
+            "/api/productos",
+            get(productos::list).post(productos::create),
+        )
+        .route(
+            "/api/productos/{id}",
+            get(productos::get)
+                .patch(productos::update)
+                .delete(productos::delete),
+        )
+        .route("/api/pedidos", get(pedidos::list).post(pedidos::create))
+        .route(
+            "/api/pedidos/{id}",
+            get(pedidos::get)
+                .patch(pedidos::update)
+                .delete(pedidos::delete),
+        )
+        .route("/openapi.json", get(openapi::document))
+        .route("/docs", get(openapi::docs_page))
+        .layer(rate_limit::layer(&settings, state.jwt_arc()));
+
+    let ops = Router::new()
+        .route("/health", get(ops::health))
+        .route("/ready", get(ops::ready))
+        .route(
+            "/metrics",
+            get(metrics::render).with_state(state.metrics().clone()),
+        );
+
+    Router::new()
+        .merge(api)
+        .merge(ops)
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.metrics().clone(),
+            metrics::track,
+        ))
+        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            Duration::from_secs(settings.request_timeout_secs),
+            timeout,
+        ))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(cors(&settings.cors_origins))
+        .layer(CompressionLayer::new())
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_response(|response: &Response, latency: Duration, span: &Span| {
+                    span.record("status", response.status().as_u16());
+                    tracing::info!(latency_ms = latency.as_secs_f64() * 1000.0, "request");
+                }),
+        )
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+fn request_span(req: &Request) -> Span {
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .and_then(|id| id.header_value().to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!(
+        "http",
+        method = %req.method(),
+        path = %req.uri().path(),
+        request_id = %request_id,
+        status = tracing::field::Empty,
+    )
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    if origins.is_empty() {
+        return CorsLayer::new();
+    }
+    let allowed: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(allowed))
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers([
+            axum::http::header::AUTHORIZATION,
+            axum::http::header::CONTENT_TYPE,
+            axum::http::header::ACCEPT,
+        ])
+}
+
+async fn timeout(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Timeout.into_response(),
+    }
+}
+
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_default();
+    ApiError::internal(anyhow::anyhow!("handler panicked: {detail}")).into_response()
+}
+
+async fn route_not_found() -> ApiError {
+    ApiError::RouteNotFound
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+impl axum::extract::FromRef<AppState> for Arc<metrics::Metrics> {
+    fn from_ref(state: &AppState) -> Self {
+        state.metrics().clone()
+    }
+}

@@ -1,0 +1,62 @@
+//! The OpenAPI document at `/openapi.json` and a self-contained docs page at `/docs`.
+//!
+//! The page is plain HTML and JavaScript shipped in the binary: no assets are
+//! fetched at build time or from a CDN at run time.
+
+use axum::Json;
+use axum::response::Html;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{auth, clientes, pedidos, productos};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Tendero API",
+        description = "Staff API of Tendero: customers, products, orders and auth. \
+                       Errors are always {\"error\": {\"code\", \"message\"}}."
+    ),
+    paths(
+        auth::login, auth::me,
+        clientes::list, clientes::search, clientes::get, clientes::create, clientes::update,
+        clientes::delete,
+        productos::list, productos::get, productos::create, productos::update, productos::delete,
+        pedidos::list, pedidos::get, pedidos::create, pedidos::update, pedidos::delete,
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "Sign-in for staff (JWT)"),
+        (name = "clientes", description = "Customers"),
+        (name = "productos", description = "Catalog"),
+        (name = "pedidos", description = "Orders"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// `GET /openapi.json`.
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+/// `GET /docs`.
+pub async fn docs_page() -> Html<&'static str> {
+    Html(include_str!("docs.html"))
+}

@@ -1,0 +1,81 @@
+//! `/api/pedidos`: orders, their states and cancellation.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::http::ErrorBody;
+use crate::http::extract::{Admin, ApiJson, ApiPath, ApiQuery, Staff};
+use crate::shop::pedidos::{self, CambiosPedido, FiltroPedidos, NuevoPedido, Pedido};
+use crate::shop::types::Paged;
+
+#[utoipa::path(get, path = "/api/pedidos", tag = "pedidos", params(FiltroPedidos),
+    security(("bearer" = [])),
+    responses((status = 200, body = Paged<Pedido>), (status = 400, body = ErrorBody)))]
+pub async fn list(
+    _: Staff,
+    State(app): State<AppState>,
+    ApiQuery(filter): ApiQuery<FiltroPedidos>,
+) -> Result<Json<Paged<Pedido>>, ApiError> {
+    Ok(Json(pedidos::list(app.db(), filter).await?))
+}
+
+#[utoipa::path(get, path = "/api/pedidos/{id}", tag = "pedidos", security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses((status = 200, body = Pedido), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    _: Staff,
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Pedido>, ApiError> {
+    Ok(Json(pedidos::get(app.db(), id).await?))
+}
+
+/// Creates an order and its lines in one transaction; stock is checked and
+/// decremented, unit prices copied, the total computed by the server.
+#[utoipa::path(post, path = "/api/pedidos", tag = "pedidos", request_body = NuevoPedido,
+    security(("bearer" = [])),
+    responses((status = 201, body = Pedido), (status = 400, body = ErrorBody),
+        (status = 404, description = "Unknown customer or product", body = ErrorBody),
+        (status = 409, description = "Insufficient stock, inactive customer or product", body = ErrorBody)))]
+pub async fn create(
+    _: Staff,
+    State(app): State<AppState>,
+    ApiJson(body): ApiJson<NuevoPedido>,
+) -> Result<(StatusCode, Json<Pedido>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(pedidos::create(app.db(), body).await?),
+    ))
+}
+
+/// Moves the state (pendiente → confirmado → enviado → entregado, or → cancelado,
+/// which restores stock) and edits notes; any other move is 409.
+#[utoipa::path(patch, path = "/api/pedidos/{id}", tag = "pedidos", request_body = CambiosPedido,
+    security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 200, body = Pedido), (status = 404, body = ErrorBody),
+        (status = 409, description = "Transition not allowed", body = ErrorBody)))]
+pub async fn update(
+    _: Staff,
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<CambiosPedido>,
+) -> Result<Json<Pedido>, ApiError> {
+    Ok(Json(pedidos::update(app.db(), id, body).await?))
+}
+
+/// Admins only. Orders are history: deleting one cancels it (restoring stock) and
+/// keeps it.
+#[utoipa::path(delete, path = "/api/pedidos/{id}", tag = "pedidos", security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses((status = 200, body = Pedido), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+pub async fn delete(
+    _: Admin,
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Pedido>, ApiError> {
+    Ok(Json(pedidos::cancel(app.db(), id).await?))
+}

@@ -1,0 +1,111 @@
+//! Per-client rate limiting with tower_governor.
+//!
+//! A client is the signed-in user when the request carries a valid token (so staff
+//! behind one office IP do not share a budget), otherwise the peer IP, or the first
+//! `X-Forwarded-For` address when Tendero is configured to trust its proxy.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::Request;
+use axum::response::{IntoResponse, Response};
+use tower_governor::governor::GovernorConfigBuilder;
+use tower_governor::key_extractor::KeyExtractor;
+use tower_governor::{GovernorError, GovernorLayer};
+
+use crate::auth::JwtKeys;
+use crate::config::Settings;
+use crate::error::ApiError;
+
+/// Identifies who a request counts against.
+#[derive(Clone)]
+pub struct ClientKey {
+    jwt: Arc<JwtKeys>,
+    trust_forwarded_for: bool,
+}
+
+impl ClientKey {
+    fn peer_ip<T>(&self, req: &Request<T>) -> Option<IpAddr> {
+        if self.trust_forwarded_for {
+            let forwarded = req
+                .headers()
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .and_then(|ip| ip.trim().parse().ok());
+            if forwarded.is_some() {
+                return forwarded;
+            }
+        }
+        req.extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip())
+    }
+}
+
+impl KeyExtractor for ClientKey {
+    type Key = String;
+
+    fn extract<T>(&self, req: &Request<T>) -> Result<Self::Key, GovernorError> {
+        let user = req
+            .headers()
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .and_then(|token| self.jwt.verify(token.trim()).ok());
+        if let Some(claims) = user {
+            return Ok(format!("user:{}", claims.sub));
+        }
+        Ok(match self.peer_ip(req) {
+            Some(ip) => format!("ip:{ip}"),
+            None => "ip:unknown".to_owned(),
+        })
+    }
+}
+
+fn limited(err: GovernorError) -> Response<Body> {
+    match err {
+        GovernorError::TooManyRequests { wait_time, .. } => ApiError::RateLimited {
+            retry_after_secs: wait_time.max(1),
+        }
+        .into_response(),
+        GovernorError::UnableToExtractKey | GovernorError::Other { .. } => ApiError::internal(
+            anyhow::anyhow!("rate limiter could not identify the client"),
+        )
+        .into_response(),
+    }
+}
+
+/// The layer for the API routes, plus a task that forgets idle clients every minute.
+pub fn layer(
+    settings: &Settings,
+    jwt: Arc<JwtKeys>,
+) -> GovernorLayer<
+    ClientKey,
+    governor::middleware::NoOpMiddleware<governor::clock::QuantaInstant>,
+    Body,
+> {
+    let period = Duration::from_nanos(1_000_000_000 / u64::from(settings.rate_limit_per_second));
+    let config = GovernorConfigBuilder::default()
+        .period(period)
+        .burst_size(settings.rate_limit_burst)
+        .key_extractor(ClientKey {
+            jwt,
+            trust_forwarded_for: settings.trust_forwarded_for,
+        })
+        .finish()
+        .expect("rate limits are checked to be non-zero in Settings::check");
+    let limiter = config.limiter().clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    });
+    GovernorLayer::new(config).error_handler(limited)
+}

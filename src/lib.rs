@@ -1,0 +1,21 @@
+//! Tendero: a real-time conversational sales agent server for shops.
+//!
+//! Map of the crate:
+//! - [`config`]: typed settings (defaults → `tendero.toml` → `TENDERO_*` env).
+//! - [`app`]: application state, start-up, serving and graceful shutdown.
+//! - [`http`]: routes, extractors (auth in signatures), rate limits, metrics, OpenAPI.
+//! - [`shop`]: the use cases for users, customers, products and orders.
+//! - [`db`]: the connection, write transactions and SeaORM entities.
+//! - [`auth`]: password hashing, JWTs and roles.
+//! - [`error`]: the one API error type and its stable codes.
+//! - [`cli`]: the `tendero` command line.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod shop;
+pub mod telemetry;

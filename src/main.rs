@@ -1,0 +1,26 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use tendero::cli::{Cli, Command};
+use tendero::config::Settings;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(&cli.config) {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tendero::telemetry::init(&settings);
+    match tendero::cli::execute(cli.command.unwrap_or(Command::Serve), settings).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(error = format!("{err:#}"), "tendero stopped");
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
