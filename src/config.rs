@@ -186,15 +186,15 @@ mod tests {
     use super::*;
     use figment::providers::Serialized;
 
-    fn layered(toml: &str, env: &[(&str, &str)]) -> Result<Settings, figment::Error> {
-        let env: std::collections::BTreeMap<String, String> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Figment::new()
-            .merge(Toml::string(toml))
-            .merge(Serialized::defaults(env))
-            .extract()
+    /// The same layering as [`Settings::load`], with environment values parsed the
+    /// way figment's `Env` parses them, but without touching the process environment.
+    fn layered(toml: &str, env: &[(&str, &str)]) -> Result<Settings, Box<figment::Error>> {
+        let mut figment = Figment::new().merge(Toml::string(toml));
+        for (key, value) in env {
+            let value: figment::value::Value = value.parse().expect("infallible");
+            figment = figment.merge(Serialized::default(key, value));
+        }
+        figment.extract().map_err(Box::new)
     }
 
     #[test]

@@ -50,17 +50,16 @@ impl WriteTxn {
 impl Db {
     /// Connects (creating a SQLite file and its folder when missing).
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, DbErr> {
-        if let Some(path) = sqlite_file(url) {
-            if let Some(dir) = std::path::Path::new(path).parent() {
-                if !dir.as_os_str().is_empty() {
-                    std::fs::create_dir_all(dir).map_err(|err| {
-                        DbErr::Custom(format!(
-                            "creating the database folder {}: {err}",
-                            dir.display()
-                        ))
-                    })?;
-                }
-            }
+        let folder = sqlite_file(url)
+            .and_then(|path| std::path::Path::new(path).parent())
+            .filter(|dir| !dir.as_os_str().is_empty());
+        if let Some(dir) = folder {
+            std::fs::create_dir_all(dir).map_err(|err| {
+                DbErr::Custom(format!(
+                    "creating the database folder {}: {err}",
+                    dir.display()
+                ))
+            })?;
         }
         let mut options = ConnectOptions::new(url.to_owned());
         options

@@ -105,6 +105,10 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .layer(middleware::from_fn_with_state(
+            settings.max_body_bytes,
+            refuse_oversized,
+        ))
+        .layer(middleware::from_fn_with_state(
             Duration::from_secs(settings.request_timeout_secs),
             timeout,
         ))
@@ -167,6 +171,20 @@ async fn timeout(State(limit): State<Duration>, req: Request, next: Next) -> Res
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(response) => response,
         Err(_) => ApiError::Timeout.into_response(),
+    }
+}
+
+/// Answers 413 from the announced `Content-Length` before reading the body; bodies
+/// without one are cut off at the same size by `DefaultBodyLimit`.
+async fn refuse_oversized(State(max): State<usize>, req: Request, next: Next) -> Response {
+    let announced = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match announced {
+        Some(length) if length > max as u64 => ApiError::PayloadTooLarge.into_response(),
+        _ => next.run(req).await,
     }
 }
 

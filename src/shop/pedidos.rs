@@ -414,10 +414,10 @@ pub async fn list(db: &Db, filter: FiltroPedidos) -> Result<Paged<Pedido>, ApiEr
         .as_deref()
         .map(|h| parse_bound("hasta", h, true))
         .transpose()?;
-    if let (Some(d), Some(h)) = (desde, hasta) {
-        if d > h {
-            return Err(FieldError::new("desde", "es posterior a hasta").into());
-        }
+    if let (Some(d), Some(h)) = (desde, hasta)
+        && d > h
+    {
+        return Err(FieldError::new("desde", "es posterior a hasta").into());
     }
     if let Some(d) = desde {
         query = query.filter(pedido::Column::CreatedAt.gte(d));
@@ -509,8 +509,10 @@ pub async fn update(db: &Db, id: i64, changes: CambiosPedido) -> Result<Pedido, 
     }
 
     if notas.is_some() || direccion.is_some() {
-        let mut model: pedido::ActiveModel = Default::default();
-        model.id = sea_orm::ActiveValue::Unchanged(id);
+        let mut model = pedido::ActiveModel {
+            id: sea_orm::ActiveValue::Unchanged(id),
+            ..Default::default()
+        };
         if let Some(n) = notas {
             model.notas = Set(n);
         }

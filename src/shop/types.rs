@@ -174,11 +174,10 @@ impl Money {
         if normalized.scale() > 2 {
             return Err(FieldError::new(field, "admite como máximo 2 decimales"));
         }
-        let cents = (normalized * Decimal::ONE_HUNDRED)
-            .trunc()
-            .try_into()
-            .ok()
-            .filter(|c: &i64| *c <= Self::MAX_CENTS)
+        let cents = normalized
+            .checked_mul(Decimal::ONE_HUNDRED)
+            .and_then(|c| i64::try_from(c.trunc()).ok())
+            .filter(|c| *c <= Self::MAX_CENTS)
             .ok_or_else(|| FieldError::new(field, "es demasiado grande"))?;
         Ok(Self(cents))
     }

@@ -1,0 +1,160 @@
+//! The `tendero` binary: `migrate`, `user create`, `serve` and SIGTERM.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tendero");
+
+fn tendero(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("TENDERO_DATA_DIR", dir.join("data"))
+        .env("TENDERO_LOG_FORMAT", "pretty");
+    cmd
+}
+
+#[test]
+fn migrate_and_create_users() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tendero(dir.path()).arg("migrate").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("data/tendero.db").exists());
+
+    let out = tendero(dir.path())
+        .args([
+            "user",
+            "create",
+            "--email",
+            "vende@tienda.co",
+            "--role",
+            "vendedor",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("created vendedor user vende@tienda.co"),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("password: ") && l.len() > 20),
+        "{stdout}"
+    );
+
+    let mut child = tendero(dir.path())
+        .args([
+            "user",
+            "create",
+            "--email",
+            "jefa@tienda.co",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"una-clave-larga\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(!stdout.contains("password:"), "{stdout}");
+
+    let dup = tendero(dir.path())
+        .args(["user", "create", "--email", "JEFA@tienda.co"])
+        .output()
+        .unwrap();
+    assert!(!dup.status.success());
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("ya existe"));
+}
+
+#[test]
+fn serve_refuses_a_missing_secret_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tendero(dir.path()).arg("serve").output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TENDERO_JWT_SECRET"));
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = tendero(dir.path())
+        .arg("serve")
+        .env("TENDERO_ADDR", format!("127.0.0.1:{port}"))
+        .env(
+            "TENDERO_JWT_SECRET",
+            "a-secret-that-is-long-enough-for-hs256!!",
+        )
+        .env("TENDERO_ADMIN_EMAIL", "admin@tienda.co")
+        .env("TENDERO_ADMIN_PASSWORD", "clave-admin-1234")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    let token = runtime.block_on(async {
+        loop {
+            let health = client.get(format!("{base}/health")).send().await;
+            if health.is_ok_and(|r| r.status() == 200) {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "server did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let session: serde_json::Value = client
+            .post(format!("{base}/api/auth/login"))
+            .json(&json!({"email": "admin@tienda.co", "password": "clave-admin-1234"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        session["token"].as_str().unwrap().to_owned()
+    });
+    assert!(!token.is_empty());
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "server ignored SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+}

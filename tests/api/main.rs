@@ -1,0 +1,12 @@
+//! Tendero's integration tests: one binary, the real server on a random port, real
+//! HTTP, a real SQLite file and (when configured) a real PostgreSQL database.
+
+mod helpers;
+
+mod auth;
+mod cli;
+mod clientes;
+mod ops;
+mod pedidos;
+mod productos;
+mod robustness;
