@@ -68,6 +68,9 @@ impl Db {
             .acquire_timeout(Duration::from_secs(10))
             .connect_timeout(Duration::from_secs(10))
             .sqlx_logging(false)
+            // A ping on every checkout doubles the round trips of a point read; ping only
+            // connections idle long enough to have been dropped by a server or proxy.
+            .test_before_acquire_if_idle_for(Duration::from_secs(30))
             .map_sqlx_sqlite_opts(|o| {
                 o.journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)

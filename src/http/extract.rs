@@ -3,9 +3,13 @@
 //! or invalid token, wrong role) answers with the one JSON error shape.
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
-use axum::http::StatusCode;
+use std::sync::Arc;
+
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
 use serde::de::DeserializeOwned;
 
 use crate::app::AppState;
@@ -97,15 +101,20 @@ pub struct Staff {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admin(pub Staff);
 
-/// Reads and verifies the bearer token of a request.
-pub fn bearer_staff(parts: &Parts, keys: &JwtKeys) -> Result<Staff, ApiError> {
-    let header =
-        parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or(ApiError::Unauthorized(
-                "falta el token (Authorization: Bearer …)",
-            ))?;
+/// What the [`identify`] middleware learned from a request's `Authorization` header.
+#[derive(Debug, Clone)]
+pub enum Identity {
+    Staff(Staff),
+    Refused(&'static str),
+}
+
+/// Reads and verifies a bearer token.
+pub fn bearer_staff(headers: &HeaderMap, keys: &JwtKeys) -> Result<Staff, ApiError> {
+    let header = headers
+        .get(header::AUTHORIZATION)
+        .ok_or(ApiError::Unauthorized(
+            "falta el token (Authorization: Bearer …)",
+        ))?;
     let token = header
         .to_str()
         .ok()
@@ -136,6 +145,21 @@ pub fn bearer_staff(parts: &Parts, keys: &JwtKeys) -> Result<Staff, ApiError> {
     })
 }
 
+/// Middleware: verifies a presented token once per request and records the outcome,
+/// for the rate limiter (which keys signed-in staff by user) and the extractors.
+/// It refuses nothing itself: routes that need a user say so with [`Staff`] or [`Admin`].
+pub async fn identify(State(keys): State<Arc<JwtKeys>>, mut req: Request, next: Next) -> Response {
+    if req.headers().contains_key(header::AUTHORIZATION) {
+        let identity = match bearer_staff(req.headers(), &keys) {
+            Ok(staff) => Identity::Staff(staff),
+            Err(ApiError::Unauthorized(reason)) => Identity::Refused(reason),
+            Err(_) => Identity::Refused("el token no es válido"),
+        };
+        req.extensions_mut().insert(identity);
+    }
+    next.run(req).await
+}
+
 impl<S> FromRequestParts<S> for Staff
 where
     AppState: FromRef<S>,
@@ -144,13 +168,11 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        if let Some(staff) = parts.extensions.get::<Staff>() {
-            return Ok(staff.clone());
+        match parts.extensions.get::<Identity>() {
+            Some(Identity::Staff(staff)) => Ok(staff.clone()),
+            Some(Identity::Refused(reason)) => Err(ApiError::Unauthorized(reason)),
+            None => bearer_staff(&parts.headers, AppState::from_ref(state).jwt()),
         }
-        let app = AppState::from_ref(state);
-        let staff = bearer_staff(parts, app.jwt())?;
-        parts.extensions.insert(staff.clone());
-        Ok(staff)
     }
 }
 

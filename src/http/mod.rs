@@ -84,7 +84,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/openapi.json", get(openapi::document))
         .route("/docs", get(openapi::docs_page))
-        .layer(rate_limit::layer(&settings, state.jwt_arc()));
+        .layer(rate_limit::layer(&settings));
 
     let ops = Router::new()
         .route("/health", get(ops::health))
@@ -99,6 +99,10 @@ pub fn router(state: AppState) -> Router {
         .merge(ops)
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.jwt_arc(),
+            extract::identify,
+        ))
         .layer(middleware::from_fn_with_state(
             state.metrics().clone(),
             metrics::track,

@@ -1,11 +1,11 @@
 //! Per-client rate limiting with tower_governor.
 //!
-//! A client is the signed-in user when the request carries a valid token (so staff
-//! behind one office IP do not share a budget), otherwise the peer IP, or the first
+//! A client is the signed-in user when the request carries a valid token, as found
+//! by [`crate::http::extract::identify`] (so staff behind one office IP do not share
+//! a budget), otherwise the peer IP, or the first
 //! `X-Forwarded-For` address when Tendero is configured to trust its proxy.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -16,14 +16,13 @@ use tower_governor::governor::GovernorConfigBuilder;
 use tower_governor::key_extractor::KeyExtractor;
 use tower_governor::{GovernorError, GovernorLayer};
 
-use crate::auth::JwtKeys;
 use crate::config::Settings;
 use crate::error::ApiError;
+use crate::http::extract::Identity;
 
 /// Identifies who a request counts against.
 #[derive(Clone)]
 pub struct ClientKey {
-    jwt: Arc<JwtKeys>,
     trust_forwarded_for: bool,
 }
 
@@ -50,14 +49,8 @@ impl KeyExtractor for ClientKey {
     type Key = String;
 
     fn extract<T>(&self, req: &Request<T>) -> Result<Self::Key, GovernorError> {
-        let user = req
-            .headers()
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|h| h.to_str().ok())
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .and_then(|token| self.jwt.verify(token.trim()).ok());
-        if let Some(claims) = user {
-            return Ok(format!("user:{}", claims.sub));
+        if let Some(Identity::Staff(staff)) = req.extensions().get::<Identity>() {
+            return Ok(format!("user:{}", staff.id));
         }
         Ok(match self.peer_ip(req) {
             Some(ip) => format!("ip:{ip}"),
@@ -82,7 +75,6 @@ fn limited(err: GovernorError) -> Response<Body> {
 /// The layer for the API routes, plus a task that forgets idle clients every minute.
 pub fn layer(
     settings: &Settings,
-    jwt: Arc<JwtKeys>,
 ) -> GovernorLayer<
     ClientKey,
     governor::middleware::NoOpMiddleware<governor::clock::QuantaInstant>,
@@ -93,7 +85,6 @@ pub fn layer(
         .period(period)
         .burst_size(settings.rate_limit_burst)
         .key_extractor(ClientKey {
-            jwt,
             trust_forwarded_for: settings.trust_forwarded_for,
         })
         .finish()
