@@ -42,7 +42,7 @@ run_backend() {
   TENDERO_LOG_LEVEL=${BENCH_LOG_LEVEL:-info} TENDERO_DB_MAX_CONNECTIONS=${BENCH_DB_CONNECTIONS:-16} \
     "$BIN" serve > "$dir/server.log" 2>&1 &
   pid=$!
-  trap "kill $pid 2>/dev/null || true" RETURN
+  trap "kill $pid 2>/dev/null || true" EXIT
   for _ in $(seq 100); do curl -sf "$BASE/health" >/dev/null && break; sleep 0.1; done
 
   token=$(curl -sf "$BASE/api/auth/login" -H 'content-type: application/json' \

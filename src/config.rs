@@ -86,6 +86,13 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
     /// Seconds requests in flight get to finish after SIGINT/SIGTERM.
     pub shutdown_grace_secs: u64,
+    /// Where saved reports (`guardar=true`, `tendero export`) are written.
+    pub exports_dir: PathBuf,
+    /// Most rows one export may contain; larger ones are refused before they start.
+    pub export_max_rows: u64,
+    /// Exports each staff member may start per minute, and in a burst.
+    pub export_rate_limit_per_minute: u32,
+    pub export_rate_limit_burst: u32,
     pub log_format: LogFormat,
     /// `tracing` filter, e.g. `info` or `tendero=debug,tower_http=info`.
     pub log_level: String,
@@ -111,6 +118,10 @@ impl Default for Settings {
             request_timeout_secs: 30,
             cors_origins: Vec::new(),
             shutdown_grace_secs: 30,
+            exports_dir: PathBuf::from("exports"),
+            export_max_rows: 5_000_000,
+            export_rate_limit_per_minute: 20,
+            export_rate_limit_burst: 5,
             log_format: LogFormat::Json,
             log_level: "info".to_owned(),
         }
@@ -158,6 +169,13 @@ impl Settings {
         if self.rate_limit_per_second == 0 || self.rate_limit_burst == 0 {
             return Err(ConfigError::Invalid(
                 "TENDERO_RATE_LIMIT_PER_SECOND and TENDERO_RATE_LIMIT_BURST must be at least 1"
+                    .to_owned(),
+            ));
+        }
+        if self.export_rate_limit_per_minute == 0 || self.export_rate_limit_burst == 0 {
+            return Err(ConfigError::Invalid(
+                "TENDERO_EXPORT_RATE_LIMIT_PER_MINUTE and TENDERO_EXPORT_RATE_LIMIT_BURST must be \
+                 at least 1"
                     .to_owned(),
             ));
         }

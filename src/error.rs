@@ -56,6 +56,10 @@ pub enum ApiError {
     ProductUnavailable(String),
     #[error("el cuerpo supera el tamaño máximo permitido")]
     PayloadTooLarge,
+    #[error(
+        "la exportación tendría {rows} filas y el máximo es {max_rows}: acota con desde, hasta u otros filtros"
+    )]
+    ExportTooLarge { rows: u64, max_rows: u64 },
     #[error("tipo de contenido no soportado: se espera application/json")]
     UnsupportedMediaType,
     #[error("demasiadas solicitudes: reintenta en {retry_after_secs} s")]
@@ -93,6 +97,7 @@ impl ApiError {
             Self::CustomerInactive(_) => "customer_inactive",
             Self::ProductUnavailable(_) => "product_unavailable",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::ExportTooLarge { .. } => "export_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::RateLimited { .. } => "rate_limited",
             Self::Timeout => "timeout",
@@ -107,7 +112,7 @@ impl ApiError {
             | Self::InvalidJson(_)
             | Self::InvalidQuery(_)
             | Self::InvalidPath(_) => StatusCode::BAD_REQUEST,
-            Self::InvalidBody(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::InvalidBody(_) | Self::ExportTooLarge { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized(_) | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound(_) | Self::RouteNotFound => StatusCode::NOT_FOUND,

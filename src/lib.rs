@@ -8,6 +8,7 @@
 //! - [`db`]: the connection, write transactions and SeaORM entities.
 //! - [`auth`]: password hashing, JWTs and roles.
 //! - [`error`]: the one API error type and its stable codes.
+//! - [`export`]: CSV/JSON/JSONL reports streamed in constant memory.
 //! - [`cli`]: the `tendero` command line.
 
 pub mod app;
@@ -16,6 +17,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod export;
 pub mod http;
 pub mod shop;
 pub mod telemetry;

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -24,11 +25,25 @@ struct HttpLabels {
     status: u16,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ExportLabels {
+    report: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReportLabels {
+    report: &'static str,
+}
+
 /// The registry and the metric families Tendero updates.
 pub struct Metrics {
     registry: Registry,
     requests: Family<HttpLabels, Counter>,
     latency: Family<HttpLabels, Histogram>,
+    exports_running: Gauge,
+    exports: Family<ExportLabels, Counter>,
+    export_rows: Family<ReportLabels, Counter>,
 }
 
 impl Metrics {
@@ -48,11 +63,48 @@ impl Metrics {
             "HTTP request latency by method, route and status",
             latency.clone(),
         );
+        let exports_running = Gauge::default();
+        let exports = Family::<ExportLabels, Counter>::default();
+        let export_rows = Family::<ReportLabels, Counter>::default();
+        registry.register(
+            "exports_running",
+            "Exports streaming right now",
+            exports_running.clone(),
+        );
+        registry.register(
+            "exports",
+            "Exports by report and outcome (completed, cancelled, failed)",
+            exports.clone(),
+        );
+        registry.register(
+            "export_rows",
+            "Rows written by exports",
+            export_rows.clone(),
+        );
         Self {
             registry,
             requests,
             latency,
+            exports_running,
+            exports,
+            export_rows,
         }
+    }
+
+    /// Counts an export in flight until the returned guard is dropped.
+    pub fn export_started(&self) -> ExportGuard<'_> {
+        self.exports_running.inc();
+        ExportGuard(self)
+    }
+
+    /// Records how an export ended.
+    pub fn export_finished(&self, report: &'static str, outcome: &'static str, rows: u64) {
+        self.exports
+            .get_or_create(&ExportLabels { report, outcome })
+            .inc();
+        self.export_rows
+            .get_or_create(&ReportLabels { report })
+            .inc_by(rows);
     }
 
     /// The registry in the OpenMetrics text format.
@@ -61,6 +113,15 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
         out
+    }
+}
+
+/// Keeps `tendero_exports_running` up while an export runs.
+pub struct ExportGuard<'a>(&'a Metrics);
+
+impl Drop for ExportGuard<'_> {
+    fn drop(&mut self) {
+        self.0.exports_running.dec();
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod auth;
 mod clientes;
+mod exportar;
 pub mod extract;
 pub mod metrics;
 mod openapi;
@@ -84,7 +85,16 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/openapi.json", get(openapi::document))
         .route("/docs", get(openapi::docs_page))
-        .layer(rate_limit::layer(&settings));
+        .layer(rate_limit::api_layer(&settings));
+
+    let exports = Router::new()
+        .route("/api/exportar/archivos", get(exportar::list_files))
+        .route(
+            "/api/exportar/archivos/{nombre}",
+            get(exportar::download_file),
+        )
+        .route("/api/exportar/{entidad}", get(exportar::export))
+        .layer(rate_limit::export_layer(&settings));
 
     let ops = Router::new()
         .route("/health", get(ops::health))
@@ -96,6 +106,7 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .merge(api)
+        .merge(exports)
         .merge(ops)
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)

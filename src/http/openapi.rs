@@ -8,13 +8,13 @@ use axum::response::Html;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, clientes, pedidos, productos};
+use super::{auth, clientes, exportar, pedidos, productos};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Tendero API",
-        description = "Staff API of Tendero: customers, products, orders and auth. \
+        description = "Staff API of Tendero: customers, products, orders, reports and auth. \
                        Errors are always {\"error\": {\"code\", \"message\"}}."
     ),
     paths(
@@ -23,6 +23,7 @@ use super::{auth, clientes, pedidos, productos};
         clientes::delete,
         productos::list, productos::get, productos::create, productos::update, productos::delete,
         pedidos::list, pedidos::get, pedidos::create, pedidos::update, pedidos::delete,
+        exportar::export, exportar::list_files, exportar::download_file,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -30,6 +31,7 @@ use super::{auth, clientes, pedidos, productos};
         (name = "clientes", description = "Customers"),
         (name = "productos", description = "Catalog"),
         (name = "pedidos", description = "Orders"),
+        (name = "exportar", description = "Reports: CSV, JSON and JSON Lines"),
     )
 )]
 pub struct ApiDoc;

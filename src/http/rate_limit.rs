@@ -72,20 +72,40 @@ fn limited(err: GovernorError) -> Response<Body> {
     }
 }
 
-/// The layer for the API routes, plus a task that forgets idle clients every minute.
-pub fn layer(
-    settings: &Settings,
-) -> GovernorLayer<
+type Layer = GovernorLayer<
     ClientKey,
     governor::middleware::NoOpMiddleware<governor::clock::QuantaInstant>,
     Body,
-> {
+>;
+
+/// The general limit of the API routes.
+pub fn api_layer(settings: &Settings) -> Layer {
     let period = Duration::from_nanos(1_000_000_000 / u64::from(settings.rate_limit_per_second));
+    layer(
+        period,
+        settings.rate_limit_burst,
+        settings.trust_forwarded_for,
+    )
+}
+
+/// The stricter limit of the export routes.
+pub fn export_layer(settings: &Settings) -> Layer {
+    let period = Duration::from_millis(60_000 / u64::from(settings.export_rate_limit_per_minute));
+    layer(
+        period,
+        settings.export_rate_limit_burst,
+        settings.trust_forwarded_for,
+    )
+}
+
+/// A limiter replenishing one request per `period` up to `burst`, plus a task that
+/// forgets idle clients every minute.
+fn layer(period: Duration, burst: u32, trust_forwarded_for: bool) -> Layer {
     let config = GovernorConfigBuilder::default()
-        .period(period)
-        .burst_size(settings.rate_limit_burst)
+        .period(period.max(Duration::from_nanos(1)))
+        .burst_size(burst)
         .key_extractor(ClientKey {
-            trust_forwarded_for: settings.trust_forwarded_for,
+            trust_forwarded_for,
         })
         .finish()
         .expect("rate limits are checked to be non-zero in Settings::check");

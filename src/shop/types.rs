@@ -26,8 +26,10 @@ impl FieldError {
     }
 }
 
+/// Control characters other than line breaks and tabs, which free text may hold.
 fn has_control_chars(s: &str) -> bool {
-    s.chars().any(|c| c.is_control() && c != '\n' && c != '\t')
+    s.chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
 }
 
 /// A person's or product's name: trimmed, 2 to `max` characters, no control characters.

@@ -158,3 +158,80 @@ fn serve_refuses_a_missing_secret_and_stops_on_sigterm() {
     };
     assert!(status.success(), "exit status after SIGTERM: {status}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_command_writes_a_report() {
+    use crate::helpers::{Backend, spawn_app};
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let cliente = app
+        .new_cliente("Cliente Programado", "prog@correo.co")
+        .await;
+    app.new_producto("CLI-1", "2500.50", 10).await;
+    let order = json!({"cliente_id": cliente["id"], "items": [{"sku": "CLI-1", "cantidad": 2}]});
+    let kept = app
+        .post("/api/pedidos", &app.admin, order.clone())
+        .await
+        .expect(201);
+    let cancelled = app
+        .post("/api/pedidos", &app.admin, order)
+        .await
+        .expect(201);
+    app.delete(&format!("/api/pedidos/{}", cancelled["id"]), &app.admin)
+        .await
+        .expect(200);
+
+    let out = tempfile::tempdir().unwrap();
+    let salida = out.path().join("pedidos.csv");
+    let url = app.state.settings().database_url();
+    let today = chrono::Utc::now().date_naive().to_string();
+    let run = |args: Vec<String>| {
+        let url = url.clone();
+        let dir = out.path().to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            tendero(&dir)
+                .env("TENDERO_DATABASE_URL", url)
+                .args(args)
+                .output()
+                .unwrap()
+        })
+    };
+    let args = |extra: &[&str]| -> Vec<String> {
+        ["export", "pedidos", "--formato", "csv", "--desde", &today]
+            .iter()
+            .chain(extra)
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let done = run(args(&[
+        "--estado",
+        "pendiente",
+        "--salida",
+        salida.to_str().unwrap(),
+    ]))
+    .await
+    .unwrap();
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert!(String::from_utf8_lossy(&done.stderr).contains("exported 1 rows"));
+    let text = std::fs::read_to_string(&salida).unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0][0], kept["id"].to_string());
+    assert_eq!(&rows[0][5], "5001.00");
+    let names: Vec<_> = std::fs::read_dir(out.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(names, ["pedidos.csv"], "no partial file left");
+
+    let refused = run(args(&["--estado", "perdido", "--salida", "x.csv"]))
+        .await
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--estado perdido"));
+}

@@ -112,6 +112,9 @@ pub fn test_settings(dir: &TempDir) -> Settings {
         rate_limit_burst: 100_000,
         db_max_connections: 8,
         shutdown_grace_secs: 5,
+        exports_dir: dir.path().join("exports"),
+        export_rate_limit_per_minute: 1_000_000,
+        export_rate_limit_burst: 100_000,
         ..Settings::default()
     }
 }
@@ -259,6 +262,27 @@ impl TestApp {
 
     pub async fn delete(&self, path: &str, token: &str) -> Reply {
         self.call(Method::DELETE, path, Some(token), None).await
+    }
+
+    /// Sends a GET with the path exactly as given (no client-side normalisation of
+    /// dot segments) and returns the status and the body.
+    pub async fn raw_get(&self, path: &str, token: &str) -> (u16, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(self.addr).await.unwrap();
+        let head = format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n",
+            self.addr
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut reply = Vec::new();
+        stream.read_to_end(&mut reply).await.unwrap();
+        let reply = String::from_utf8_lossy(&reply).into_owned();
+        let status = reply.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let body = reply
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        (status, body)
     }
 
     /// Signs in and returns the token.

@@ -6,6 +6,7 @@ mod helpers;
 mod auth;
 mod cli;
 mod clientes;
+mod exportar;
 mod ops;
 mod pedidos;
 mod productos;

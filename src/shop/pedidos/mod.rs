@@ -10,7 +10,7 @@
 mod model;
 
 pub use model::{
-    CambiosPedido, Estado, FiltroPedidos, Linea, LineaSolicitada, NuevoPedido, Pedido,
+    CambiosPedido, Estado, FiltroPedidos, Linea, LineaSolicitada, NuevoPedido, Pedido, parse_bound,
 };
 
 use std::collections::{BTreeMap, HashMap};
@@ -27,7 +27,7 @@ use crate::db::entities::{cliente, pedido, pedido_item, producto};
 use crate::error::ApiError;
 use crate::shop::found;
 use crate::shop::types::{FieldError, Money, Page, Paged, Patch, parse_quantity, parse_text};
-use model::{OrderRequest, ProductRef, parse_bound};
+use model::{OrderRequest, ProductRef};
 
 async fn load_items<C: ConnectionTrait>(
     conn: &C,

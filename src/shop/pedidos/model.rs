@@ -227,7 +227,7 @@ impl OrderRequest {
 }
 
 /// Parses a `desde`/`hasta` bound: a date or an RFC 3339 instant.
-pub(super) fn parse_bound(
+pub fn parse_bound(
     field: &'static str,
     raw: &str,
     end_of_day: bool,

@@ -1,0 +1,369 @@
+//! Reports: customers, products and orders as CSV, JSON or JSON Lines, streamed in
+//! constant memory.
+//!
+//! An export reads keyset pages (see [`rows`]), encodes them into chunks of about
+//! 64 KiB and hands each chunk to a [`Sink`]: the HTTP response (through a bounded
+//! channel, so a slow client slows the export down and a client that disconnects
+//! stops it), a saved file under `exports/` (written under a temporary name and
+//! renamed when complete, so there is never half a file), or both.
+
+mod encode;
+pub mod files;
+pub mod rows;
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use serde::Deserialize;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+use utoipa::IntoParams;
+
+pub use encode::{Format, iso8601};
+pub use rows::{Filters, Report};
+
+use crate::db::Db;
+use crate::error::ApiError;
+use crate::shop::pedidos::{Estado, parse_bound};
+use crate::shop::types::FieldError;
+use encode::Encoder;
+
+/// Rows per read: larger pages cost fewer round trips, smaller ones less memory.
+const PAGE_ROWS: u64 = 5_000;
+const CHUNK_BYTES: usize = 64 * 1024;
+
+/// Query of `GET /api/exportar/{entidad}` (and the `tendero export` flags).
+#[derive(Debug, Default, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// `csv` (default), `json` or `jsonl`.
+    pub formato: Option<String>,
+    /// Created at or after: a date (`2026-01-31`) or an RFC 3339 instant.
+    pub desde: Option<String>,
+    /// Created at or before: a date (the whole day counts) or an RFC 3339 instant.
+    pub hasta: Option<String>,
+    /// Orders only.
+    pub estado: Option<Estado>,
+    /// Orders only.
+    pub cliente_id: Option<i64>,
+    /// Products only.
+    pub categoria: Option<String>,
+    /// Customers and products only.
+    pub activo: Option<bool>,
+    /// Comma-separated columns, in the order wanted (default: all).
+    pub columnas: Option<String>,
+    /// Orders only: `lineas` for one row per order line.
+    pub detalle: Option<String>,
+    /// CSV for Excel in Spanish locales: BOM, `;` separator, decimal comma.
+    pub excel: Option<bool>,
+    /// Also save the file under `exports/`.
+    pub guardar: Option<bool>,
+}
+
+/// A validated export.
+#[derive(Debug, Clone)]
+pub struct ExportRequest {
+    pub report: Report,
+    pub format: Format,
+    pub filters: Filters,
+    /// (name, index) of the selected columns, in output order.
+    pub columns: Vec<(&'static str, usize)>,
+    pub save: bool,
+}
+
+impl ExportRequest {
+    /// Parses the entity path segment and the query.
+    pub fn parse(entity: &str, q: ExportQuery) -> Result<Self, FieldError> {
+        let lines = match q.detalle.as_deref() {
+            None | Some("pedidos") => false,
+            Some("lineas") => true,
+            Some(_) => return Err(FieldError::new("detalle", "admite `lineas` o `pedidos`")),
+        };
+        let report = match (entity, lines) {
+            ("clientes", false) => Report::Clientes,
+            ("productos", false) => Report::Productos,
+            ("pedidos", false) => Report::Pedidos,
+            ("pedidos", true) => Report::PedidoLineas,
+            ("clientes" | "productos", true) => {
+                return Err(FieldError::new("detalle", "solo aplica a pedidos"));
+            }
+            _ => {
+                return Err(FieldError::new(
+                    "entidad",
+                    "se exportan clientes, productos o pedidos",
+                ));
+            }
+        };
+        let excel = q.excel.unwrap_or(false);
+        let format = match q.formato.as_deref().unwrap_or("csv") {
+            "csv" => Format::Csv { excel },
+            "json" | "jsonl" if excel => {
+                return Err(FieldError::new("excel", "solo aplica a formato=csv"));
+            }
+            "json" => Format::Json,
+            "jsonl" => Format::JsonLines,
+            _ => return Err(FieldError::new("formato", "admite csv, json o jsonl")),
+        };
+
+        let is_orders = matches!(report, Report::Pedidos | Report::PedidoLineas);
+        let only = |present: bool, field: &'static str, applies: bool, to: &str| {
+            if present && !applies {
+                Err(FieldError::new(field, format!("solo aplica a {to}")))
+            } else {
+                Ok(())
+            }
+        };
+        only(q.estado.is_some(), "estado", is_orders, "pedidos")?;
+        only(q.cliente_id.is_some(), "cliente_id", is_orders, "pedidos")?;
+        only(
+            q.categoria.is_some(),
+            "categoria",
+            report == Report::Productos,
+            "productos",
+        )?;
+        only(
+            q.activo.is_some(),
+            "activo",
+            !is_orders,
+            "clientes y productos",
+        )?;
+
+        let desde = q
+            .desde
+            .as_deref()
+            .map(|d| parse_bound("desde", d, false))
+            .transpose()?;
+        let hasta = q
+            .hasta
+            .as_deref()
+            .map(|h| parse_bound("hasta", h, true))
+            .transpose()?;
+        if let (Some(d), Some(h)) = (desde, hasta)
+            && d > h
+        {
+            return Err(FieldError::new("desde", "es posterior a hasta"));
+        }
+
+        let available = report.columns();
+        let columns = match q
+            .columnas
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+        {
+            None => available
+                .iter()
+                .copied()
+                .enumerate()
+                .map(|(i, c)| (c, i))
+                .collect(),
+            Some(list) => {
+                let mut chosen = Vec::new();
+                for name in list.split(',').map(str::trim) {
+                    let index = available.iter().position(|c| *c == name).ok_or_else(|| {
+                        FieldError::new(
+                            "columnas",
+                            format!("`{name}` no existe; columnas: {}", available.join(", ")),
+                        )
+                    })?;
+                    if chosen.iter().any(|(_, i)| *i == index) {
+                        return Err(FieldError::new(
+                            "columnas",
+                            format!("`{name}` está repetida"),
+                        ));
+                    }
+                    chosen.push((available[index], index));
+                }
+                chosen
+            }
+        };
+
+        Ok(Self {
+            report,
+            format,
+            filters: Filters {
+                desde,
+                hasta,
+                estado: q.estado,
+                categoria: q.categoria.map(|c| c.trim().to_owned()),
+                activo: q.activo,
+                cliente_id: q.cliente_id,
+            },
+            columns,
+            save: q.guardar.unwrap_or(false),
+        })
+    }
+
+    /// The download name, e.g. `pedidos-2026-11-21.csv`.
+    pub fn download_name(&self) -> String {
+        format!(
+            "{}-{}.{}",
+            self.report.slug(),
+            chrono::Utc::now().format("%Y-%m-%d"),
+            self.format.extension()
+        )
+    }
+}
+
+/// Refuses an export larger than the configured cap, before anything is sent.
+pub async fn check_size(db: &Db, request: &ExportRequest, max_rows: u64) -> Result<u64, ApiError> {
+    let rows = rows::count(db, request.report, &request.filters).await?;
+    if rows > max_rows {
+        return Err(ApiError::ExportTooLarge { rows, max_rows });
+    }
+    Ok(rows)
+}
+
+/// Where exported bytes go.
+pub struct Sink {
+    client: Option<mpsc::Sender<Result<Bytes, std::io::Error>>>,
+    file: Option<files::PendingFile>,
+}
+
+/// How an export ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Completed {
+        rows: u64,
+        saved: Option<String>,
+    },
+    /// The client went away; nothing was saved.
+    Cancelled {
+        rows: u64,
+    },
+}
+
+impl Sink {
+    pub fn new(
+        client: Option<mpsc::Sender<Result<Bytes, std::io::Error>>>,
+        file: Option<files::PendingFile>,
+    ) -> Self {
+        Self { client, file }
+    }
+
+    /// Writes a chunk; `Ok(false)` when the client is gone.
+    async fn write(&mut self, chunk: Vec<u8>) -> anyhow::Result<bool> {
+        let chunk = Bytes::from(chunk);
+        if let Some(file) = &mut self.file {
+            file.file.write_all(&chunk).await?;
+        }
+        if let Some(client) = &self.client
+            && client.send(Ok(chunk)).await.is_err()
+        {
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    async fn fail(&mut self, message: &str) {
+        if let Some(client) = &self.client {
+            let _ = client
+                .send(Err(std::io::Error::other(message.to_owned())))
+                .await;
+        }
+        if let Some(file) = self.file.take() {
+            file.discard().await;
+        }
+    }
+}
+
+/// Runs an export to its end, the client's departure, or a failure.
+#[tracing::instrument(skip_all, fields(report = request.report.slug()))]
+pub async fn run(db: &Db, request: &ExportRequest, mut sink: Sink) -> anyhow::Result<Outcome> {
+    let started = Instant::now();
+    let result = write_all(db, request, &mut sink).await;
+    match result {
+        Ok((rows, true)) => {
+            let saved = match sink.file.take() {
+                Some(file) => Some(file.commit().await?),
+                None => None,
+            };
+            tracing::info!(
+                rows,
+                seconds = started.elapsed().as_secs_f64(),
+                ?saved,
+                "export finished"
+            );
+            Ok(Outcome::Completed { rows, saved })
+        }
+        Ok((rows, false)) => {
+            if let Some(file) = sink.file.take() {
+                file.discard().await;
+            }
+            tracing::info!(rows, "export cancelled: the client disconnected");
+            Ok(Outcome::Cancelled { rows })
+        }
+        Err(err) => {
+            tracing::error!(error = format!("{err:#}"), "export failed");
+            sink.fail("la exportación falló").await;
+            Err(err)
+        }
+    }
+}
+
+/// Encodes every row into the sink. Returns the rows encoded and whether the export
+/// completed (`false`: the client went away).
+///
+/// A reader task fetches the next page while the current one is encoded, so reading
+/// (in the database driver) overlaps encoding; at most three pages are in memory.
+async fn write_all(
+    db: &Db,
+    request: &ExportRequest,
+    sink: &mut Sink,
+) -> anyhow::Result<(u64, bool)> {
+    let (pages_tx, mut pages) = mpsc::channel::<Result<rows::Page, sea_orm::DbErr>>(1);
+    let reader_db = db.clone();
+    let report = request.report;
+    let filters = request.filters.clone();
+    let reader = tokio::spawn(async move {
+        let mut after = 0;
+        loop {
+            let page = rows::page(&reader_db, report, &filters, after, PAGE_ROWS).await;
+            let next = match &page {
+                Ok(page) if page.len() as u64 == PAGE_ROWS => page.last_key(),
+                _ => None,
+            };
+            if pages_tx.send(page).await.is_err() {
+                return;
+            }
+            match next {
+                Some(key) => after = key,
+                None => return,
+            }
+        }
+    });
+    let _stop_reader = AbortOnDrop(reader);
+
+    let mut encoder = Encoder::new(request.format, &request.columns);
+    let mut buffer = Vec::with_capacity(CHUNK_BYTES * 2);
+    encoder.begin(&mut buffer);
+    let mut rows = 0u64;
+    while let Some(page) = pages.recv().await {
+        let page = page?;
+        match &page {
+            rows::Page::Clientes(items) => items.iter().for_each(|r| encoder.row(&mut buffer, r)),
+            rows::Page::Productos(items) => items.iter().for_each(|r| encoder.row(&mut buffer, r)),
+            rows::Page::Pedidos(items) => items.iter().for_each(|r| encoder.row(&mut buffer, r)),
+            rows::Page::Lineas(items) => items.iter().for_each(|r| encoder.row(&mut buffer, r)),
+        }
+        rows += page.len() as u64;
+        if buffer.len() >= CHUNK_BYTES {
+            let chunk = std::mem::replace(&mut buffer, Vec::with_capacity(CHUNK_BYTES * 2));
+            if !sink.write(chunk).await? {
+                return Ok((rows, false));
+            }
+        }
+    }
+    encoder.end(&mut buffer);
+    let delivered = sink.write(buffer).await?;
+    Ok((rows, delivered))
+}
+
+/// Aborts the page reader when the export ends early.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
