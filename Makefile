@@ -18,7 +18,7 @@ TENDERO_DATA_DIR ?= data
 TENDERO_ADMIN_EMAIL ?= admin@tendero.local
 ADMIN_PASSWORD_FILE := $(TENDERO_DATA_DIR)/.admin-password
 
-.PHONY: run test deps build fmt lint bench clean-data
+.PHONY: run test deps build fmt lint bench bench-export clean-data
 
 ## make run: install what is missing, build in release mode, start on http://127.0.0.1:8000
 run: deps build
@@ -47,7 +47,12 @@ lint:
 	$(CARGO) clippy --release --workspace --all-targets --locked -- -D warnings
 
 bench: deps build
+	@bash scripts/install-deps.sh wrk postgresql-client
 	bash benches/load.sh
+
+bench-export: deps build
+	@bash scripts/install-deps.sh postgresql-client
+	bash benches/export.sh
 
 clean-data:
 	rm -rf $(TENDERO_DATA_DIR)
