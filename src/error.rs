@@ -54,6 +54,8 @@ pub enum ApiError {
     CustomerInactive(i64),
     #[error("el producto {0} no está disponible")]
     ProductUnavailable(String),
+    #[error("otro cambio simultáneo lo impidió: vuelve a intentarlo")]
+    ConcurrentChange,
     #[error("el cuerpo supera el tamaño máximo permitido")]
     PayloadTooLarge,
     #[error(
@@ -96,6 +98,7 @@ impl ApiError {
             Self::InvalidTransition { .. } => "invalid_transition",
             Self::CustomerInactive(_) => "customer_inactive",
             Self::ProductUnavailable(_) => "product_unavailable",
+            Self::ConcurrentChange => "concurrent_change",
             Self::PayloadTooLarge => "payload_too_large",
             Self::ExportTooLarge { .. } => "export_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
@@ -122,7 +125,8 @@ impl ApiError {
             | Self::InsufficientStock { .. }
             | Self::InvalidTransition { .. }
             | Self::CustomerInactive(_)
-            | Self::ProductUnavailable(_) => StatusCode::CONFLICT,
+            | Self::ProductUnavailable(_)
+            | Self::ConcurrentChange => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -144,8 +148,14 @@ impl From<FieldError> for ApiError {
 }
 
 impl From<sea_orm::DbErr> for ApiError {
+    /// A foreign-key violation means a referenced row vanished between a check and a
+    /// write (e.g. a customer deleted while their order was being created): a conflict
+    /// the client can retry, not a server fault.
     fn from(err: sea_orm::DbErr) -> Self {
-        Self::Internal(err.into())
+        match err.sql_err() {
+            Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_)) => Self::ConcurrentChange,
+            _ => Self::Internal(err.into()),
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 //! - [`db`]: the connection, write transactions and SeaORM entities.
 //! - [`auth`]: password hashing, JWTs and roles.
 //! - [`error`]: the one API error type and its stable codes.
+//! - [`retrieval`]: embedders and the FAISS vector index (ingestion and hybrid search build on them).
 //! - [`export`]: CSV/JSON/JSONL reports streamed in constant memory.
 //! - [`cli`]: the `tendero` command line.
 
@@ -19,5 +20,6 @@ pub mod db;
 pub mod error;
 pub mod export;
 pub mod http;
+pub mod retrieval;
 pub mod shop;
 pub mod telemetry;

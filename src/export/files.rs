@@ -12,12 +12,22 @@ use super::ExportRequest;
 use crate::error::ApiError;
 use crate::shop::types::FieldError;
 
-/// A report being written under a temporary name.
+/// A report being written under a temporary name; dropped unfinished (an error, a
+/// cancelled task, a shutdown), it removes its temporary file.
 pub struct PendingFile {
     pub(super) file: tokio::fs::File,
     temporary: PathBuf,
     path: PathBuf,
     name: String,
+    done: bool,
+}
+
+impl Drop for PendingFile {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.temporary);
+        }
+    }
 }
 
 impl PendingFile {
@@ -60,6 +70,7 @@ impl PendingFile {
             temporary,
             path: dir.join(&name),
             name,
+            done: false,
         })
     }
 
@@ -68,12 +79,13 @@ impl PendingFile {
         self.file.flush().await?;
         self.file.sync_all().await?;
         tokio::fs::rename(&self.temporary, &self.path).await?;
-        Ok(self.name)
+        self.done = true;
+        Ok(std::mem::take(&mut self.name))
     }
 
     /// Removes the partial file.
-    pub async fn discard(self) {
-        drop(self.file);
+    pub async fn discard(mut self) {
+        self.done = true;
         if let Err(err) = tokio::fs::remove_file(&self.temporary).await {
             tracing::warn!(error = %err, path = %self.temporary.display(), "could not remove a partial export");
         }

@@ -24,12 +24,12 @@ pub use rows::{Filters, Report};
 
 use crate::db::Db;
 use crate::error::ApiError;
-use crate::shop::pedidos::{Estado, parse_bound};
+use crate::shop::pedidos::{Estado, parse_range};
 use crate::shop::types::FieldError;
 use encode::Encoder;
 
 /// Rows per read: larger pages cost fewer round trips, smaller ones less memory.
-const PAGE_ROWS: u64 = 5_000;
+const PAGE_ROWS: u64 = 1_000;
 const CHUNK_BYTES: usize = 64 * 1024;
 
 /// Query of `GET /api/exportar/{entidad}` (and the `tendero export` flags).
@@ -128,21 +128,7 @@ impl ExportRequest {
             "clientes y productos",
         )?;
 
-        let desde = q
-            .desde
-            .as_deref()
-            .map(|d| parse_bound("desde", d, false))
-            .transpose()?;
-        let hasta = q
-            .hasta
-            .as_deref()
-            .map(|h| parse_bound("hasta", h, true))
-            .transpose()?;
-        if let (Some(d), Some(h)) = (desde, hasta)
-            && d > h
-        {
-            return Err(FieldError::new("desde", "es posterior a hasta"));
-        }
+        let (desde, hasta) = parse_range(q.desde.as_deref(), q.hasta.as_deref())?;
 
         let available = report.columns();
         let columns = match q
@@ -340,23 +326,49 @@ async fn write_all(
     let mut rows = 0u64;
     while let Some(page) = pages.recv().await {
         let page = page?;
-        match &page {
-            rows::Page::Clientes(items) => items.iter().for_each(|r| encoder.row(&mut buffer, r)),
-            rows::Page::Productos(items) => items.iter().for_each(|r| encoder.row(&mut buffer, r)),
-            rows::Page::Pedidos(items) => items.iter().for_each(|r| encoder.row(&mut buffer, r)),
-            rows::Page::Lineas(items) => items.iter().for_each(|r| encoder.row(&mut buffer, r)),
+        let delivered = match &page {
+            rows::Page::Clientes(items) => {
+                encode_rows(items, &mut encoder, &mut buffer, sink).await?
+            }
+            rows::Page::Productos(items) => {
+                encode_rows(items, &mut encoder, &mut buffer, sink).await?
+            }
+            rows::Page::Pedidos(items) => {
+                encode_rows(items, &mut encoder, &mut buffer, sink).await?
+            }
+            rows::Page::Lineas(items) => {
+                encode_rows(items, &mut encoder, &mut buffer, sink).await?
+            }
+        };
+        if !delivered {
+            return Ok((rows, false));
         }
         rows += page.len() as u64;
-        if buffer.len() >= CHUNK_BYTES {
-            let chunk = std::mem::replace(&mut buffer, Vec::with_capacity(CHUNK_BYTES * 2));
-            if !sink.write(chunk).await? {
-                return Ok((rows, false));
-            }
-        }
     }
     encoder.end(&mut buffer);
     let delivered = sink.write(buffer).await?;
     Ok((rows, delivered))
+}
+
+/// Encodes rows, handing the buffer to the sink whenever it passes [`CHUNK_BYTES`]
+/// (so a chunk stays near that size however wide the rows are). `false` when the
+/// client went away.
+async fn encode_rows<R: encode::Record>(
+    items: &[R],
+    encoder: &mut Encoder,
+    buffer: &mut Vec<u8>,
+    sink: &mut Sink,
+) -> anyhow::Result<bool> {
+    for item in items {
+        encoder.row(buffer, item);
+        if buffer.len() >= CHUNK_BYTES {
+            let chunk = std::mem::replace(buffer, Vec::with_capacity(CHUNK_BYTES * 2));
+            if !sink.write(chunk).await? {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
 }
 
 /// Aborts the page reader when the export ends early.

@@ -56,11 +56,11 @@ pub async fn export(
         "export started"
     );
 
-    let (sender, receiver) = tokio::sync::mpsc::channel(4);
+    let (sender, receiver) = tokio::sync::mpsc::channel(2);
     let download_name = request.download_name();
     let format = request.format;
     let task_app = app.clone();
-    tokio::spawn(async move {
+    let task = async move {
         let metrics = task_app.metrics().clone();
         let _running = metrics.export_started();
         let slug = request.report.slug();
@@ -69,7 +69,11 @@ pub async fn export(
             Ok(Outcome::Cancelled { rows }) => metrics.export_finished(slug, "cancelled", rows),
             Err(_) => metrics.export_finished(slug, "failed", 0),
         }
-    });
+    };
+    tokio::spawn(tracing::Instrument::instrument(
+        task,
+        tracing::Span::current(),
+    ));
 
     let mut response = Body::from_stream(ReceiverStream::new(receiver)).into_response();
     let headers = response.headers_mut();

@@ -134,7 +134,13 @@ impl Default for Metrics {
 /// Middleware: counts and times every request under its route template.
 pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = req.method().to_string();
+    // Any token is a valid HTTP method: unknown ones share a label, so clients cannot
+    // grow the metric families without bound.
+    let method = match req.method().as_str() {
+        m @ ("GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS") => m,
+        _ => "OTHER",
+    }
+    .to_owned();
     let route = req
         .extensions()
         .get::<MatchedPath>()

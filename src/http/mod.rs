@@ -114,10 +114,6 @@ pub fn router(state: AppState) -> Router {
             state.jwt_arc(),
             extract::identify,
         ))
-        .layer(middleware::from_fn_with_state(
-            state.metrics().clone(),
-            metrics::track,
-        ))
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .layer(middleware::from_fn_with_state(
             settings.max_body_bytes,
@@ -128,6 +124,12 @@ pub fn router(state: AppState) -> Router {
             timeout,
         ))
         .layer(CatchPanicLayer::custom(panic_response))
+        // Outside the body limit, the timeout and the panic guard, so that 413, 503 and
+        // 500 answers are counted too.
+        .layer(middleware::from_fn_with_state(
+            state.metrics().clone(),
+            metrics::track,
+        ))
         .layer(cors(&settings.cors_origins))
         .layer(CompressionLayer::new())
         .layer(PropagateRequestIdLayer::x_request_id())

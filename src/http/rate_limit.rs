@@ -2,8 +2,10 @@
 //!
 //! A client is the signed-in user when the request carries a valid token, as found
 //! by [`crate::http::extract::identify`] (so staff behind one office IP do not share
-//! a budget), otherwise the peer IP, or the first
-//! `X-Forwarded-For` address when Tendero is configured to trust its proxy.
+//! a budget), otherwise the peer IP, or the
+//! right-most `X-Forwarded-For` address (the one the trusted proxy itself appended;
+//! the ones before it are whatever the client sent) when Tendero is configured to
+//! trust its proxy.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -33,7 +35,7 @@ impl ClientKey {
                 .headers()
                 .get("x-forwarded-for")
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
+                .and_then(|v| v.rsplit(',').next())
                 .and_then(|ip| ip.trim().parse().ok());
             if forwarded.is_some() {
                 return forwarded;

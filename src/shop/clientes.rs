@@ -14,7 +14,7 @@ use crate::error::ApiError;
 use crate::shop::types::{
     Email, FieldError, Page, Paged, Patch, parse_name, parse_phone, parse_text,
 };
-use crate::shop::{Deletion, contains, fold, found, is_unique_violation};
+use crate::shop::{Deletion, commit_unique, contains, fold, found};
 
 /// A customer as the API shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -203,14 +203,9 @@ pub async fn create(db: &Db, input: NuevoCliente) -> Result<Cliente, ApiError> {
     }
     .insert(&*txn)
     .await;
-    match inserted {
-        Ok(model) => {
-            txn.commit().await?;
-            Ok(model.into())
-        }
-        Err(err) if is_unique_violation(&err) => Err(ApiError::EmailTaken),
-        Err(err) => Err(err.into()),
-    }
+    Ok(commit_unique(txn, inserted, ApiError::EmailTaken)
+        .await?
+        .into())
 }
 
 fn patch_text(
@@ -229,8 +224,11 @@ fn patch_text(
 #[tracing::instrument(skip(db, changes))]
 pub async fn update(db: &Db, id: i64, changes: CambiosCliente) -> Result<Cliente, ApiError> {
     let txn = db.begin_write().await?;
+    // Locked (on PostgreSQL) so that a concurrent change cannot be overwritten with
+    // the values read here.
     let current = cliente::Entity::find_by_id(id)
         .filter(cliente::Column::EliminadoAt.is_null())
+        .lock_exclusive()
         .one(&*txn)
         .await?;
     let current = found(current, "cliente")?;
@@ -267,22 +265,21 @@ pub async fn update(db: &Db, id: i64, changes: CambiosCliente) -> Result<Cliente
     model.notas = Set(notas);
     model.activo = Set(activo);
     model.updated_at = Set(Utc::now());
-    match model.update(&*txn).await {
-        Ok(model) => {
-            txn.commit().await?;
-            Ok(model.into())
-        }
-        Err(err) if is_unique_violation(&err) => Err(ApiError::EmailTaken),
-        Err(err) => Err(err.into()),
-    }
+    let updated = model.update(&*txn).await;
+    Ok(commit_unique(txn, updated, ApiError::EmailTaken)
+        .await?
+        .into())
 }
 
 /// Deletes a customer; one with orders is kept, marked deleted and inactive.
 #[tracing::instrument(skip(db))]
 pub async fn delete(db: &Db, id: i64) -> Result<Deletion, ApiError> {
     let txn = db.begin_write().await?;
+    // Locked (on PostgreSQL) so that a concurrent change cannot be overwritten with
+    // the values read here.
     let current = cliente::Entity::find_by_id(id)
         .filter(cliente::Column::EliminadoAt.is_null())
+        .lock_exclusive()
         .one(&*txn)
         .await?;
     let current = found(current, "cliente")?;

@@ -15,6 +15,7 @@ use sea_orm::{ColumnTrait, DbErr, ExprTrait, SqlErr};
 use serde::Serialize;
 use unicode_normalization::UnicodeNormalization;
 
+use crate::db::WriteTxn;
 use crate::error::ApiError;
 
 /// Lower-cases and strips accents, so that "José Peña" matches "jose pena".
@@ -42,6 +43,22 @@ pub(crate) fn lower_contains(column: impl ColumnTrait, needle: &str) -> SimpleEx
 /// Whether a database error is a unique-constraint violation.
 pub(crate) fn is_unique_violation(err: &DbErr) -> bool {
     matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+/// Commits a write that may break a unique constraint, reporting that as `conflict`.
+pub(crate) async fn commit_unique<T>(
+    txn: WriteTxn,
+    written: Result<T, DbErr>,
+    conflict: ApiError,
+) -> Result<T, ApiError> {
+    match written {
+        Ok(value) => {
+            txn.commit().await?;
+            Ok(value)
+        }
+        Err(err) if is_unique_violation(&err) => Err(conflict),
+        Err(err) => Err(err.into()),
+    }
 }
 
 /// What a DELETE did.

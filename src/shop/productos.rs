@@ -16,7 +16,7 @@ use crate::error::ApiError;
 use crate::shop::types::{
     FieldError, Money, Page, Paged, Patch, Sku, parse_name, parse_stock, parse_text,
 };
-use crate::shop::{Deletion, found, is_unique_violation, lower_contains};
+use crate::shop::{Deletion, commit_unique, found, lower_contains};
 
 const DEFAULT_CATEGORY: &str = "general";
 const MAX_ATTRIBUTES_BYTES: usize = 16 * 1024;
@@ -224,14 +224,9 @@ pub async fn create(db: &Db, input: NuevoProducto) -> Result<Producto, ApiError>
     }
     .insert(&*txn)
     .await;
-    match inserted {
-        Ok(model) => {
-            txn.commit().await?;
-            Ok(model.into())
-        }
-        Err(err) if is_unique_violation(&err) => Err(ApiError::SkuTaken),
-        Err(err) => Err(err.into()),
-    }
+    Ok(commit_unique(txn, inserted, ApiError::SkuTaken)
+        .await?
+        .into())
 }
 
 #[tracing::instrument(skip(db, changes))]
@@ -267,8 +262,11 @@ pub async fn update(db: &Db, id: i64, changes: CambiosProducto) -> Result<Produc
     };
 
     let txn = db.begin_write().await?;
+    // Locked (on PostgreSQL) so that a concurrent change cannot be overwritten with
+    // the values read here.
     let current = producto::Entity::find_by_id(id)
         .filter(producto::Column::EliminadoAt.is_null())
+        .lock_exclusive()
         .one(&*txn)
         .await?;
     let mut model = found(current, "producto")?.into_active_model();
@@ -297,22 +295,21 @@ pub async fn update(db: &Db, id: i64, changes: CambiosProducto) -> Result<Produc
         model.activo = Set(v);
     }
     model.updated_at = Set(Utc::now());
-    match model.update(&*txn).await {
-        Ok(model) => {
-            txn.commit().await?;
-            Ok(model.into())
-        }
-        Err(err) if is_unique_violation(&err) => Err(ApiError::SkuTaken),
-        Err(err) => Err(err.into()),
-    }
+    let updated = model.update(&*txn).await;
+    Ok(commit_unique(txn, updated, ApiError::SkuTaken)
+        .await?
+        .into())
 }
 
 /// Deletes a product; one that orders refer to is kept, marked deleted and inactive.
 #[tracing::instrument(skip(db))]
 pub async fn delete(db: &Db, id: i64) -> Result<Deletion, ApiError> {
     let txn = db.begin_write().await?;
+    // Locked (on PostgreSQL) so that a concurrent change cannot be overwritten with
+    // the values read here.
     let current = producto::Entity::find_by_id(id)
         .filter(producto::Column::EliminadoAt.is_null())
+        .lock_exclusive()
         .one(&*txn)
         .await?;
     let current = found(current, "producto")?;

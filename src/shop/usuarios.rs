@@ -9,7 +9,7 @@ use crate::db::Db;
 use crate::db::entities::usuario;
 use crate::error::ApiError;
 use crate::shop::types::{Email, FieldError, parse_name};
-use crate::shop::{found, is_unique_violation};
+use crate::shop::{commit_unique, found};
 
 /// A staff member as the API shows them (never the hash).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -63,14 +63,9 @@ pub async fn create(
     }
     .insert(&*txn)
     .await;
-    match inserted {
-        Ok(model) => {
-            txn.commit().await?;
-            Ok(model.into())
-        }
-        Err(err) if is_unique_violation(&err) => Err(ApiError::EmailTaken),
-        Err(err) => Err(err.into()),
-    }
+    Ok(commit_unique(txn, inserted, ApiError::EmailTaken)
+        .await?
+        .into())
 }
 
 /// Creates the configured first admin unless a user with that email exists.

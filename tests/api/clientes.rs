@@ -120,6 +120,9 @@ async fn search_by_name_email_and_phone(backend: Backend) {
     .expect(201);
     app.new_cliente("María López", "maria@tienda.co").await;
     app.new_cliente("100%_real Pérez", "real@correo.co").await;
+    app.new_cliente("1000 Reales", "mil@correo.co").await;
+    app.new_cliente("Barra \\ Invertida", "barra@correo.co")
+        .await;
 
     let names = |reply: crate::helpers::Reply| -> Vec<String> {
         reply
@@ -170,7 +173,16 @@ async fn search_by_name_email_and_phone(backend: Backend) {
         names(app.get("/api/clientes/buscar?q=100%25_", &app.admin).await),
         ["100%_real Pérez"]
     );
-    assert!(names(app.get("/api/clientes/buscar?q=%25", &app.admin).await).len() == 1);
+    assert_eq!(
+        names(app.get("/api/clientes/buscar?q=%25", &app.admin).await),
+        ["100%_real Pérez"]
+    );
+    // Unescaped, `_` would match any character and find "1000 Reales" and "100%…".
+    assert!(names(app.get("/api/clientes/buscar?q=100_", &app.admin).await).is_empty());
+    assert_eq!(
+        names(app.get("/api/clientes/buscar?q=%5C", &app.admin).await),
+        ["Barra \\ Invertida"]
+    );
     assert!(names(app.get("/api/clientes/buscar?q=zzz", &app.admin).await).is_empty());
     app.get("/api/clientes/buscar?q=", &app.admin)
         .await

@@ -221,12 +221,19 @@ async fn round_trips(backend: Backend) {
         }
     }
 
-    // Excel flavour: BOM, semicolons, decimal commas.
-    let (_, excel) = download(
-        &app,
-        "/api/exportar/productos?excel=true&columnas=sku,precio",
-    )
-    .await;
+    // Excel flavour: BOM, semicolons, decimal commas (read as bytes: a text decoder
+    // would strip the BOM).
+    let bytes = app
+        .client
+        .get(app.url("/api/exportar/productos?excel=true&columnas=sku,precio"))
+        .bearer_auth(&app.admin)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let excel = String::from_utf8(bytes.to_vec()).unwrap();
     assert!(excel.starts_with("\u{feff}sku;precio\r\n"), "{excel:?}");
     let rows = parse_csv(excel.trim_start_matches('\u{feff}'), b';');
     assert_eq!(rows[1]["precio"], "1001,01");

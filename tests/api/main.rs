@@ -10,4 +10,5 @@ mod exportar;
 mod ops;
 mod pedidos;
 mod productos;
+mod retrieval;
 mod robustness;

@@ -10,7 +10,7 @@
 mod model;
 
 pub use model::{
-    CambiosPedido, Estado, FiltroPedidos, Linea, LineaSolicitada, NuevoPedido, Pedido, parse_bound,
+    CambiosPedido, Estado, FiltroPedidos, Linea, LineaSolicitada, NuevoPedido, Pedido, parse_range,
 };
 
 use std::collections::{BTreeMap, HashMap};
@@ -152,17 +152,20 @@ pub async fn create(db: &Db, input: NuevoPedido) -> Result<Pedido, ApiError> {
             .col_expr(producto::Column::UpdatedAt, Expr::value(now))
             .filter(producto::Column::Id.eq(product.id))
             .filter(producto::Column::Stock.gte(*qty))
+            .filter(producto::Column::Activo.eq(true))
+            .filter(producto::Column::EliminadoAt.is_null())
             .exec(&*txn)
             .await?;
         if decremented.rows_affected == 0 {
-            let available = producto::Entity::find_by_id(product.id)
-                .one(&*txn)
-                .await?
-                .map_or(0, |p| p.stock);
-            return Err(ApiError::InsufficientStock {
-                sku: product.sku.clone(),
-                requested: *qty,
-                available,
+            // Out of stock, or deactivated since it was read above.
+            let now = producto::Entity::find_by_id(product.id).one(&*txn).await?;
+            return Err(match now {
+                Some(p) if p.activo && p.eliminado_at.is_none() => ApiError::InsufficientStock {
+                    sku: product.sku.clone(),
+                    requested: *qty,
+                    available: p.stock,
+                },
+                _ => ApiError::ProductUnavailable(product.sku.clone()),
             });
         }
     }
@@ -190,21 +193,7 @@ pub async fn list(db: &Db, filter: FiltroPedidos) -> Result<Paged<Pedido>, ApiEr
     if let Some(cliente_id) = filter.cliente_id {
         query = query.filter(pedido::Column::ClienteId.eq(cliente_id));
     }
-    let desde = filter
-        .desde
-        .as_deref()
-        .map(|d| parse_bound("desde", d, false))
-        .transpose()?;
-    let hasta = filter
-        .hasta
-        .as_deref()
-        .map(|h| parse_bound("hasta", h, true))
-        .transpose()?;
-    if let (Some(d), Some(h)) = (desde, hasta)
-        && d > h
-    {
-        return Err(FieldError::new("desde", "es posterior a hasta").into());
-    }
+    let (desde, hasta) = parse_range(filter.desde.as_deref(), filter.hasta.as_deref())?;
     if let Some(d) = desde {
         query = query.filter(pedido::Column::CreatedAt.gte(d));
     }

@@ -227,7 +227,7 @@ impl OrderRequest {
 }
 
 /// Parses a `desde`/`hasta` bound: a date or an RFC 3339 instant.
-pub fn parse_bound(
+fn parse_bound(
     field: &'static str,
     raw: &str,
     end_of_day: bool,
@@ -248,6 +248,21 @@ pub fn parse_bound(
         date.and_hms_opt(0, 0, 0)
     };
     Ok(time.expect("valid time of day").and_utc())
+}
+
+/// Parses an inclusive `desde`..`hasta` range of creation times.
+pub fn parse_range(
+    desde: Option<&str>,
+    hasta: Option<&str>,
+) -> Result<(Option<DateTime<Utc>>, Option<DateTime<Utc>>), FieldError> {
+    let desde = desde.map(|d| parse_bound("desde", d, false)).transpose()?;
+    let hasta = hasta.map(|h| parse_bound("hasta", h, true)).transpose()?;
+    if let (Some(d), Some(h)) = (desde, hasta)
+        && d > h
+    {
+        return Err(FieldError::new("desde", "es posterior a hasta"));
+    }
+    Ok((desde, hasta))
 }
 
 #[cfg(test)]

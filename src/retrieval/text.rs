@@ -1,0 +1,32 @@
+//! Text analysis shared by the embedders that need it: lower-casing, accent folding
+//! and word splitting, so that "Camión" and "camion" are the same word.
+
+use unicode_normalization::UnicodeNormalization;
+
+/// Lower-cased, accent-folded words of a text (letters and digits; the rest splits).
+pub fn words(text: &str) -> Vec<String> {
+    let folded: String = text
+        .nfd()
+        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
+        .flat_map(char::to_lowercase)
+        .collect();
+    folded
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::words;
+
+    #[test]
+    fn words_are_folded_and_split() {
+        assert_eq!(
+            words("Camión ROJO, 4x4 (niño)"),
+            ["camion", "rojo", "4x4", "nino"]
+        );
+        assert!(words(" ,.;- ").is_empty());
+    }
+}
