@@ -15,7 +15,8 @@ BASE=http://127.0.0.1:$PORT
 ORDERS=${BENCH_ORDERS:-500000}
 [ -x "$BIN" ] || { echo "build first: make build" >&2; exit 1; }
 
-json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+# shellcheck source=benches/common.sh
+source "$(dirname "$0")/common.sh"
 
 seed_sqlite() {
   python3 - "$1" "$ORDERS" <<'PY'
@@ -48,30 +49,13 @@ SQL
 }
 
 run_backend() {
-  local backend=$1 dir db_url pid token
-  dir=$(mktemp -d)
-  if [ "$backend" = postgres ]; then
-    local name="tendero_export_bench_$$"
-    psql "$PG_URL" -qc "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name" >/dev/null
-    db_url="${PG_URL%/*}/$name"
-  else
-    db_url="sqlite://$dir/tendero.db?mode=rwc"
-  fi
-  TENDERO_ADDR=127.0.0.1:$PORT TENDERO_DATA_DIR=$dir TENDERO_DATABASE_URL=$db_url \
-  TENDERO_JWT_SECRET=bench-secret-bench-secret-bench-secret-42 \
-  TENDERO_ADMIN_EMAIL=admin@bench.test TENDERO_ADMIN_PASSWORD=bench-password \
-    "$BIN" serve > "${BENCH_LOG:-$dir/server.log}" 2>&1 &
-  pid=$!
-  trap "kill $pid 2>/dev/null || true" EXIT
-  for _ in $(seq 100); do curl -sf "$BASE/health" >/dev/null && break; sleep 0.1; done
-  token=$(curl -sf "$BASE/api/auth/login" -H 'content-type: application/json' \
-    -d '{"email":"admin@bench.test","password":"bench-password"}' | json '["token"]')
-  curl -sf "$BASE/api/clientes" -H "authorization: Bearer $token" -H 'content-type: application/json' \
-    -d '{"nombre":"Cliente de carga","email":"carga@bench.test"}' >/dev/null
-  curl -sf "$BASE/api/productos" -H "authorization: Bearer $token" -H 'content-type: application/json' \
-    -d '{"sku":"BENCH-1","nombre":"Camiseta","precio":"25","stock":10}' >/dev/null
+  local backend=$1 pid token
+  start_server "$backend"
+  pid=$PID token=$TOKEN
+  api POST /api/clientes '{"nombre":"Cliente de carga","email":"carga@bench.test"}' >/dev/null
+  api POST /api/productos '{"sku":"BENCH-1","nombre":"Camiseta","precio":"25","stock":10}' >/dev/null
   local seeded=$SECONDS
-  if [ "$backend" = postgres ]; then seed_postgres "$db_url"; else seed_sqlite "$dir/tendero.db"; fi
+  if [ "$backend" = postgres ]; then seed_postgres "$DB_URL"; else seed_sqlite "$DIR/tendero.db"; fi
   echo "== $backend: seeded $ORDERS orders, $(( ORDERS * 2 )) lines in $(( SECONDS - seeded )) s"
 
   local format
@@ -80,28 +64,26 @@ run_backend() {
     before=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")
     ( peak=0; while kill -0 "$pid" 2>/dev/null; do
         rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
-        [ "$rss" -gt "$peak" ] && peak=$rss && echo "$peak" > "$dir/peak"
+        [ "$rss" -gt "$peak" ] && peak=$rss && echo "$peak" > "$DIR/peak"
         sleep 0.02
       done ) &
     sampler=$!
-    result=$(curl -sf -o "$dir/out" -w '%{time_total} %{size_download}' \
+    result=$(curl -sf -o "$DIR/out" -w '%{time_total} %{size_download}' \
       "$BASE/api/exportar/pedidos?detalle=lineas&formato=$format${BENCH_QUERY:-}" -H "authorization: Bearer $token")
     kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true
-    peak=$(cat "$dir/peak")
+    peak=$(cat "$DIR/peak")
     local seconds=${result%% *} bytes=${result##* } lines
-    lines=$(wc -l < "$dir/out")
+    lines=$(wc -l < "$DIR/out")
     [ "$format" = csv ] && lines=$(( lines - 1 ))
     awk -v f="$format" -v n="$lines" -v s="$seconds" -v b="$bytes" -v r0="$before" -v r1="$peak" 'BEGIN {
       printf "   %-5s %d rows in %.2f s = %d rows/s, %d MB; RSS %d MB before, %d MB peak (+%d MB)\n",
         f, n, s, n / s, b / 1e6, r0 / 1024, r1 / 1024, (r1 - r0) / 1024 }'
-    rm -f "$dir/out" "$dir/peak"
+    rm -f "$DIR/out" "$DIR/peak"
   done
-  kill "$pid"; wait "$pid" 2>/dev/null || true
-  if [ "$backend" = postgres ]; then psql "$PG_URL" -qc "DROP DATABASE IF EXISTS tendero_export_bench_$$" >/dev/null; fi
-  rm -rf "$dir"
+  stop_server
 }
 
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+machine
 case "${1:-all}" in
   sqlite) run_backend sqlite ;;
   postgres) run_backend postgres ;;

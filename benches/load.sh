@@ -21,38 +21,20 @@ PRODUCTS=${BENCH_PRODUCTS:-50}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 [ -x "$BIN" ] || { echo "build first: make build" >&2; exit 1; }
 
-json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
+# shellcheck source=benches/common.sh
+source "$(dirname "$0")/common.sh"
 
 run_backend() {
-  local backend=$1 dir db_url pid token
-  dir=$(mktemp -d)
-  if [ "$backend" = postgres ]; then
-    local name="tendero_bench_$$"
-    psql "$PG_URL" -qc "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name" >/dev/null
-    db_url="${PG_URL%/*}/$name"
-  else
-    db_url="sqlite://$dir/tendero.db?mode=rwc"
-  fi
-  TENDERO_ADDR=127.0.0.1:$PORT TENDERO_DATA_DIR=$dir TENDERO_DATABASE_URL=$db_url \
-  TENDERO_JWT_SECRET=bench-secret-bench-secret-bench-secret-42 \
-  TENDERO_ADMIN_EMAIL=admin@bench.test TENDERO_ADMIN_PASSWORD=bench-password \
-  TENDERO_RATE_LIMIT_PER_SECOND=1000000 TENDERO_RATE_LIMIT_BURST=1000000 \
-  TENDERO_LOG_LEVEL=${BENCH_LOG_LEVEL:-info} TENDERO_DB_MAX_CONNECTIONS=${BENCH_DB_CONNECTIONS:-16} \
-    "$BIN" serve > "$dir/server.log" 2>&1 &
-  pid=$!
-  trap "kill $pid 2>/dev/null || true" EXIT
-  for _ in $(seq 100); do curl -sf "$BASE/health" >/dev/null && break; sleep 0.1; done
-
-  token=$(curl -sf "$BASE/api/auth/login" -H 'content-type: application/json' \
-    -d '{"email":"admin@bench.test","password":"bench-password"}' | json '["token"]')
+  local backend=$1 pid token
+  start_server "$backend" TENDERO_RATE_LIMIT_PER_SECOND=1000000 TENDERO_RATE_LIMIT_BURST=1000000 \
+    TENDERO_LOG_LEVEL="${BENCH_LOG_LEVEL:-info}" TENDERO_DB_MAX_CONNECTIONS="${BENCH_DB_CONNECTIONS:-16}"
+  pid=$PID token=$TOKEN
   for i in $(seq "$PRODUCTS"); do
-    curl -sf "$BASE/api/productos" -H "authorization: Bearer $token" -H 'content-type: application/json' \
-      -d "{\"sku\":\"BENCH-$i\",\"nombre\":\"Producto de carga $i\",\"precio\":\"19990.50\",\"stock\":$STOCK,\"categoria\":\"bench\"}" >/dev/null
+    api POST /api/productos "{\"sku\":\"BENCH-$i\",\"nombre\":\"Producto de carga $i\",\"precio\":\"19990.50\",\"stock\":$STOCK,\"categoria\":\"bench\"}" >/dev/null
   done
-  curl -sf "$BASE/api/clientes" -H "authorization: Bearer $token" -H 'content-type: application/json' \
-    -d '{"nombre":"Cliente de carga","email":"carga@bench.test"}' >/dev/null
+  api POST /api/clientes '{"nombre":"Cliente de carga","email":"carga@bench.test"}' >/dev/null
 
   echo "== $backend: GET /api/productos/1 ($CONNECTIONS connections, $DURATION)"
   TOKEN=$token wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s benches/read.lua "$BASE/api/productos/1" \
@@ -73,12 +55,10 @@ run_backend() {
   orders=$(curl -sf "$BASE/api/pedidos?limit=1" -H "authorization: Bearer $token" | json '["total"]')
   echo "   orders created: $orders; units of stock consumed: $consumed (equal: no oversell, no lost update)"
   echo "   RSS now: $(( $(rss_kb $pid) / 1024 )) MB, peak: $(( $(hwm_kb $pid) / 1024 )) MB"
-  kill "$pid"; wait "$pid" 2>/dev/null || true
-  if [ "$backend" = postgres ]; then psql "$PG_URL" -qc "DROP DATABASE IF EXISTS tendero_bench_$$" >/dev/null; fi
-  rm -rf "$dir"
+  stop_server
 }
 
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+machine
 case "${1:-all}" in
   sqlite) run_backend sqlite ;;
   postgres) run_backend postgres ;;

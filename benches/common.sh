@@ -1,0 +1,49 @@
+# Shared by the benchmark scripts: start a release server on a fresh SQLite file or a
+# fresh PostgreSQL database, sign in, and clean up. Source it; set BIN, PORT, BASE and
+# PG_URL first.
+
+json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+
+# start_server BACKEND [VAR=value …]: sets DIR, PID, TOKEN and DB_NAME.
+start_server() {
+  local backend=$1 db_url
+  shift
+  DIR=$(mktemp -d)
+  DB_NAME=""
+  if [ "$backend" = postgres ]; then
+    DB_NAME="tendero_bench_$$"
+    psql "$PG_URL" -qc "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $DB_NAME" -c "CREATE DATABASE $DB_NAME" >/dev/null
+    db_url="${PG_URL%/*}/$DB_NAME"
+  else
+    db_url="sqlite://$DIR/tendero.db?mode=rwc"
+  fi
+  env TENDERO_ADDR="127.0.0.1:$PORT" TENDERO_DATA_DIR="$DIR" TENDERO_DATABASE_URL="$db_url" \
+    TENDERO_JWT_SECRET=bench-secret-bench-secret-bench-secret-42 \
+    TENDERO_ADMIN_EMAIL=admin@bench.test TENDERO_ADMIN_PASSWORD=bench-password "$@" \
+    "$BIN" serve > "${BENCH_LOG:-$DIR/server.log}" 2>&1 &
+  PID=$!
+  trap stop_server EXIT
+  for _ in $(seq 100); do curl -sf "$BASE/health" >/dev/null && break; sleep 0.1; done
+  TOKEN=$(curl -sf "$BASE/api/auth/login" -H 'content-type: application/json' \
+    -d '{"email":"admin@bench.test","password":"bench-password"}' | json '["token"]')
+  DB_URL=$db_url
+}
+
+stop_server() {
+  [ -n "${PID:-}" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+  PID=""
+  if [ -n "${DB_NAME:-}" ]; then psql "$PG_URL" -qc "DROP DATABASE IF EXISTS $DB_NAME" >/dev/null; fi
+  DB_NAME=""
+  [ -n "${DIR:-}" ] && rm -rf "$DIR"
+  DIR=""
+  return 0
+}
+
+# api METHOD PATH [JSON]: a signed-in request.
+api() {
+  curl -sf -X "$1" "$BASE$2" -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' ${3:+-d "$3"}
+}
+
+machine() {
+  echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+}
