@@ -250,11 +250,11 @@ fn parse_bound(
     Ok(time.expect("valid time of day").and_utc())
 }
 
+/// Inclusive bounds on creation time; `None` leaves that side open.
+pub type DateRange = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 /// Parses an inclusive `desde`..`hasta` range of creation times.
-pub fn parse_range(
-    desde: Option<&str>,
-    hasta: Option<&str>,
-) -> Result<(Option<DateTime<Utc>>, Option<DateTime<Utc>>), FieldError> {
+pub fn parse_range(desde: Option<&str>, hasta: Option<&str>) -> Result<DateRange, FieldError> {
     let desde = desde.map(|d| parse_bound("desde", d, false)).transpose()?;
     let hasta = hasta.map(|h| parse_bound("hasta", h, true)).transpose()?;
     if let (Some(d), Some(h)) = (desde, hasta)
