@@ -44,6 +44,18 @@ api() {
   curl -sf -X "$1" "$BASE$2" -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' ${3:+-d "$3"}
 }
 
+# run_benchmark sqlite|postgres|all: prints the machine, then calls the script's
+# run_backend for each backend asked for.
+run_benchmark() {
+  machine
+  case "$1" in
+    sqlite) run_backend sqlite ;;
+    postgres) run_backend postgres ;;
+    all) run_backend sqlite; run_backend postgres ;;
+    *) echo "usage: $0 [sqlite|postgres|all]" >&2; exit 2 ;;
+  esac
+}
+
 machine() {
   echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 }

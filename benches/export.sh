@@ -83,10 +83,4 @@ run_backend() {
   stop_server
 }
 
-machine
-case "${1:-all}" in
-  sqlite) run_backend sqlite ;;
-  postgres) run_backend postgres ;;
-  all) run_backend sqlite; run_backend postgres ;;
-  *) echo "usage: $0 [sqlite|postgres|all]" >&2; exit 2 ;;
-esac
+run_benchmark "${1:-all}"

@@ -140,7 +140,7 @@ async fn rate_limits_apply_per_ip_and_per_user() {
 }
 
 #[tokio::test]
-async fn shutdown_returns_once_requests_finish() {
+async fn shutdown_returns_and_stops_accepting_connections() {
     let app = spawn_app(Backend::Sqlite).await.unwrap();
     let addr = app.addr;
     app.stop().await.expect("server stopped cleanly");
