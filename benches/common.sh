@@ -19,7 +19,8 @@ start_server() {
   fi
   env TENDERO_ADDR="127.0.0.1:$PORT" TENDERO_DATA_DIR="$DIR" TENDERO_DATABASE_URL="$db_url" \
     TENDERO_JWT_SECRET=bench-secret-bench-secret-bench-secret-42 \
-    TENDERO_ADMIN_EMAIL=admin@bench.test TENDERO_ADMIN_PASSWORD=bench-password "$@" \
+    TENDERO_ADMIN_EMAIL=admin@bench.test TENDERO_ADMIN_PASSWORD=bench-password \
+    TENDERO_DEMO=false TENDERO_EMBEDDER=hash "$@" \
     "$BIN" serve > "${BENCH_LOG:-$DIR/server.log}" 2>&1 &
   PID=$!
   trap stop_server EXIT

@@ -5,6 +5,7 @@
 //! binds (tests bind `127.0.0.1:0`) until the shutdown future resolves, then gives
 //! requests in flight a grace period to finish.
 
+use std::collections::HashSet;
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,10 +17,14 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 use crate::auth::{JwtKeys, hash_password};
+use crate::catalog;
 use crate::config::Settings;
 use crate::db::Db;
+use crate::events::EventLog;
 use crate::http;
 use crate::http::metrics::Metrics;
+use crate::retrieval;
+use crate::retrieval::search::SearchIndex;
 use crate::shop::usuarios;
 
 /// Everything a request handler may need; cheap to clone.
@@ -32,6 +37,10 @@ struct Inner {
     jwt: Arc<JwtKeys>,
     metrics: Arc<Metrics>,
     dummy_hash: String,
+    index: Arc<SearchIndex>,
+    events: EventLog,
+    /// Products whose stock orders changed, re-indexed by the upkeep task.
+    stock_changed: Arc<std::sync::Mutex<HashSet<i64>>>,
 }
 
 impl AppState {
@@ -70,6 +79,15 @@ impl AppState {
             settings.jwt_ttl_minutes,
         ));
         let dummy_hash = hash_password("tendero-timing-equaliser".to_owned()).await?;
+        let index = Arc::new(open_search(&settings, &db).await?);
+        let stock_changed = Arc::default();
+        spawn_index_upkeep(
+            &index,
+            db.clone(),
+            Arc::clone(&stock_changed),
+            Duration::from_millis(settings.index_poll_ms),
+        );
+        let events = EventLog::start(db.clone());
 
         Ok(Self(Arc::new(Inner {
             settings: Arc::new(settings),
@@ -77,7 +95,40 @@ impl AppState {
             jwt,
             metrics: Arc::new(Metrics::new()),
             dummy_hash,
+            index,
+            events,
+            stock_changed,
         })))
+    }
+
+    pub fn index(&self) -> &Arc<SearchIndex> {
+        &self.0.index
+    }
+
+    pub fn events(&self) -> &EventLog {
+        &self.0.events
+    }
+
+    /// Notes products whose stock an order changed; the index's copy of their stock
+    /// (used to prefilter `en_stock`) is refreshed within one poll interval, in one
+    /// write for all of them. Answers read live stock from the database regardless.
+    pub fn stock_changed(&self, ids: impl IntoIterator<Item = i64>) {
+        self.0
+            .stock_changed
+            .lock()
+            .expect("stock_changed lock")
+            .extend(ids);
+    }
+
+    /// Re-indexes these products after a change through the API. The database change
+    /// already happened: a failure here is logged, and the next sync repairs it.
+    pub async fn reindex_products(&self, ids: &[i64]) {
+        if let Err(err) =
+            catalog::sync::sync_products(self.db(), self.index(), Some(ids), &catalog::NoProgress)
+                .await
+        {
+            tracing::error!(error = %format!("{err:#}"), ?ids, "re-indexing products failed");
+        }
     }
 
     pub fn settings(&self) -> &Arc<Settings> {
@@ -106,6 +157,77 @@ impl AppState {
     }
 }
 
+/// The embedder, the index in step with the database, and the demo shop when the
+/// catalog is empty and `TENDERO_DEMO` allows.
+async fn open_search(settings: &Settings, db: &Db) -> anyhow::Result<SearchIndex> {
+    let embedder = retrieval::embedders::resolve(settings).await?;
+    tracing::info!(embedder = embedder.id(), "embedder ready");
+    let index = retrieval::open_index(settings, embedder, true)
+        .await
+        .context("opening the search index")?;
+    let report = catalog::sync::sync_all(db, &index)
+        .await
+        .context("bringing the search index in line with the database")?;
+    if report.embedded + report.restamped + report.removed > 0 {
+        tracing::info!(?report, "search index synced with the database");
+    }
+    if settings.demo {
+        catalog::demo::load_if_empty(db, &index)
+            .await
+            .context("loading the demo shop")?;
+    }
+    index.save().await?;
+    Ok(index)
+}
+
+/// Every `poll`: picks up index changes written by other processes and re-indexes the
+/// stock of ordered products. Every 30 s saves FAISS when it changed; every 10 min
+/// compacts LanceDB (small writes leave small files and old versions). Ends when the
+/// index is dropped.
+fn spawn_index_upkeep(
+    index: &Arc<SearchIndex>,
+    db: Db,
+    stock_changed: Arc<std::sync::Mutex<HashSet<i64>>>,
+    poll: Duration,
+) {
+    let weak = Arc::downgrade(index);
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(poll);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_save = tokio::time::Instant::now();
+        let mut last_compaction = tokio::time::Instant::now();
+        loop {
+            ticker.tick().await;
+            let Some(index) = weak.upgrade() else { return };
+            if let Err(err) = index.refresh().await {
+                tracing::warn!(error = %format!("{err:#}"), "could not check the index for changes");
+            }
+            let ids: Vec<i64> = std::mem::take(&mut *stock_changed.lock().expect("lock"))
+                .into_iter()
+                .collect();
+            if !ids.is_empty()
+                && let Err(err) =
+                    catalog::sync::sync_products(&db, &index, Some(&ids), &catalog::NoProgress)
+                        .await
+            {
+                tracing::warn!(error = %format!("{err:#}"), "could not re-index ordered products");
+            }
+            if last_save.elapsed() >= Duration::from_secs(30) {
+                last_save = tokio::time::Instant::now();
+                if let Err(err) = index.save().await {
+                    tracing::warn!(error = %format!("{err:#}"), "could not save the FAISS index");
+                }
+            }
+            if last_compaction.elapsed() >= Duration::from_secs(600) {
+                last_compaction = tokio::time::Instant::now();
+                if let Err(err) = index.store().compact().await {
+                    tracing::warn!(error = %format!("{err:#}"), "could not compact LanceDB");
+                }
+            }
+        }
+    });
+}
+
 /// Serves until `shutdown` resolves; requests in flight then get
 /// `shutdown_grace_secs` to finish.
 pub async fn run(
@@ -114,6 +236,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let grace = Duration::from_secs(state.settings().shutdown_grace_secs);
+    let index = state.index().clone();
     let router = http::router(state);
     let draining = Arc::new(Notify::new());
     let notify = draining.clone();
@@ -134,6 +257,9 @@ pub async fn run(
     tokio::select! {
         result = server => result.context("serving HTTP")?,
         () = deadline => tracing::warn!(?grace, "grace period over: dropping requests still running"),
+    }
+    if let Err(err) = index.save().await {
+        tracing::warn!(error = %format!("{err:#}"), "could not save the FAISS index at shutdown");
     }
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! The `tendero` command line: `serve` (the default), `migrate`, `user create`,
-//! `export`.
+//! `export`, `reindex` and `eval`.
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -10,10 +10,15 @@ use rand::RngCore;
 
 use crate::app::{self, AppState};
 use crate::auth::Role;
+use crate::catalog;
+use crate::catalog::progress::TerminalProgress;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::export::files::PendingFile;
 use crate::export::{self, ExportQuery, ExportRequest, Outcome, Sink};
+use crate::retrieval;
+use crate::retrieval::eval::EvalConfig;
+use crate::retrieval::fusion::Fusion;
 use crate::shop::pedidos::Estado;
 use crate::shop::usuarios;
 
@@ -44,6 +49,34 @@ pub enum Command {
     },
     /// Write a report to a file (for scheduled jobs), as `GET /api/exportar/…` would.
     Export(ExportArgs),
+    /// Bring the search index in line with the database (re-embedding what changed).
+    Reindex,
+    /// Measure search quality on judged queries (products.csv, queries.csv,
+    /// judgments.csv in DIR): NDCG@10, MRR@10, Recall@100 and latency per mode.
+    Eval(EvalArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    /// Folder with products.csv, queries.csv and judgments.csv.
+    pub dir: PathBuf,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Keep the indexed products in this folder and reuse them on the next run
+    /// (a temporary folder otherwise).
+    #[arg(long)]
+    pub store: Option<PathBuf>,
+    /// Full-text language of the products (Spanish, English, …); defaults to
+    /// TENDERO_SEARCH_LANGUAGE.
+    #[arg(long)]
+    pub idioma: Option<String>,
+    /// Hybrid fusion: `convex[:bm25_weight]` or `rrf[:k]`.
+    #[arg(long)]
+    pub fusion: Option<String>,
+    /// Evaluate only the first N queries.
+    #[arg(long)]
+    pub limit: Option<usize>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -119,6 +152,8 @@ pub async fn execute(command: Command, settings: Settings) -> anyhow::Result<()>
     match command {
         Command::Serve => serve(settings).await,
         Command::Export(args) => export(args, &settings).await,
+        Command::Reindex => reindex(&settings).await,
+        Command::Eval(args) => eval(args, &settings).await,
         Command::Migrate => {
             let db = connect(&settings).await?;
             db.migrate().await.context("applying migrations")?;
@@ -205,6 +240,46 @@ async fn export(args: ExportArgs, settings: &Settings) -> anyhow::Result<()> {
         }
         Outcome::Cancelled { .. } => anyhow::bail!("the export stopped before the end"),
     }
+}
+
+async fn reindex(settings: &Settings) -> anyhow::Result<()> {
+    let db = connect(settings).await?;
+    db.migrate().await.context("applying migrations")?;
+    let embedder = retrieval::embedders::resolve(settings).await?;
+    let index = retrieval::open_index(settings, embedder, false).await?;
+    let report = catalog::sync::sync_all(&db, &index).await?;
+    index.save().await?;
+    println!(
+        "index in line with the database: {} embedded, {} restamped, {} removed, {} unchanged",
+        report.embedded, report.restamped, report.removed, report.unchanged
+    );
+    Ok(())
+}
+
+async fn eval(args: EvalArgs, settings: &Settings) -> anyhow::Result<()> {
+    let fusion = match args.fusion.as_deref() {
+        Some(raw) => Fusion::parse(raw)
+            .with_context(|| format!("--fusion {raw}: use convex, convex:0.6, rrf or rrf:60"))?,
+        None => Fusion::DEFAULT,
+    };
+    let config = EvalConfig {
+        dir: args.dir,
+        store_dir: args.store,
+        language: args
+            .idioma
+            .unwrap_or_else(|| settings.search_language.clone()),
+        fusion,
+        hnsw_from: settings.faiss_hnsw_from,
+        limit: args.limit,
+    };
+    let embedder = retrieval::embedders::resolve(settings).await?;
+    let report = retrieval::eval::run(&config, embedder, &TerminalProgress::default()).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(())
 }
 
 async fn connect(settings: &Settings) -> anyhow::Result<Db> {

@@ -49,6 +49,19 @@ pub enum LogFormat {
     Pretty,
 }
 
+/// Which embedder serves. `Auto` takes the first that works of: a local model folder
+/// (`embedder_model_dir`, else the one `make run` fetches), Ollama `/api/embed`, and
+/// the hashing embedder (lexical only, logged as a warning).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum EmbedderChoice {
+    #[default]
+    Auto,
+    Minilm,
+    Ollama,
+    Hash,
+}
+
 /// Everything Tendero can be told, with the defaults of the embedded mode.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -93,6 +106,32 @@ pub struct Settings {
     /// Exports each staff member may start per minute, and in a burst.
     pub export_rate_limit_per_minute: u32,
     pub export_rate_limit_burst: u32,
+    /// LanceDB location: a folder or an `s3://` URI; `None` means `{data_dir}/lancedb`.
+    pub lancedb_uri: Option<String>,
+    /// Folder of the saved FAISS index; `None` means `{data_dir}/faiss`.
+    pub faiss_dir: Option<PathBuf>,
+    /// Indexes of at least this many chunks use HNSW; smaller ones exact (Flat) search.
+    pub faiss_hnsw_from: usize,
+    /// Which embedder turns text into vectors (see [`EmbedderChoice`]).
+    pub embedder: EmbedderChoice,
+    /// A local sentence-embedding model folder (config.json, tokenizer.json,
+    /// model.safetensors), e.g. all-MiniLM-L6-v2.
+    pub embedder_model_dir: Option<PathBuf>,
+    /// Ollama server, for generation and (when chosen) embeddings.
+    pub ollama_url: String,
+    /// Ollama model for generation.
+    pub ollama_model: String,
+    /// Ollama model for `/api/embed`.
+    pub ollama_embed_model: String,
+    /// Language of the full-text analyzer (stemming, stop words): Spanish, English…
+    pub search_language: String,
+    /// Longest search query accepted, in characters.
+    pub search_max_query_chars: usize,
+    /// Ingest the demo shop (ingest/demo) at start-up when the catalog is empty.
+    pub demo: bool,
+    /// How often the server looks for index changes written by other processes
+    /// (`tendero-ingest`, other nodes), in milliseconds.
+    pub index_poll_ms: u64,
     pub log_format: LogFormat,
     /// `tracing` filter, e.g. `info` or `tendero=debug,tower_http=info`.
     pub log_level: String,
@@ -122,6 +161,18 @@ impl Default for Settings {
             export_max_rows: 5_000_000,
             export_rate_limit_per_minute: 20,
             export_rate_limit_burst: 5,
+            lancedb_uri: None,
+            faiss_dir: None,
+            faiss_hnsw_from: 20_000,
+            embedder: EmbedderChoice::Auto,
+            embedder_model_dir: None,
+            ollama_url: "http://127.0.0.1:11434".to_owned(),
+            ollama_model: "qwen2.5:3b-instruct".to_owned(),
+            ollama_embed_model: "nomic-embed-text".to_owned(),
+            search_language: "Spanish".to_owned(),
+            search_max_query_chars: 2000,
+            demo: true,
+            index_poll_ms: 1000,
             log_format: LogFormat::Json,
             log_level: "info".to_owned(),
         }
@@ -179,12 +230,33 @@ impl Settings {
                     .to_owned(),
             ));
         }
+        if self.search_max_query_chars == 0 || self.index_poll_ms == 0 {
+            return Err(ConfigError::Invalid(
+                "TENDERO_SEARCH_MAX_QUERY_CHARS and TENDERO_INDEX_POLL_MS must be at least 1"
+                    .to_owned(),
+            ));
+        }
         if self.jwt_ttl_minutes <= 0 {
             return Err(ConfigError::Invalid(
                 "TENDERO_JWT_TTL_MINUTES must be positive".to_owned(),
             ));
         }
         Ok(())
+    }
+
+    /// The LanceDB URI in force.
+    pub fn lancedb_uri(&self) -> String {
+        match &self.lancedb_uri {
+            Some(uri) => uri.clone(),
+            None => self.data_dir.join("lancedb").display().to_string(),
+        }
+    }
+
+    /// The folder of the saved FAISS index.
+    pub fn faiss_dir(&self) -> PathBuf {
+        self.faiss_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("faiss"))
     }
 
     /// The database URL in force, derived from `data_dir` when not set.

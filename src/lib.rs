@@ -8,16 +8,20 @@
 //! - [`db`]: the connection, write transactions and SeaORM entities.
 //! - [`auth`]: password hashing, JWTs and roles.
 //! - [`error`]: the one API error type and its stable codes.
-//! - [`retrieval`]: embedders and the FAISS vector index (ingestion and hybrid search build on them).
+//! - [`retrieval`]: embedders, the LanceDB chunk store (BM25), FAISS, hybrid search, evaluation.
+//! - [`catalog`]: product files and shop documents into the database and the search index.
+//! - [`events`]: the event log (searches) written in the background.
 //! - [`export`]: CSV/JSON/JSONL reports streamed in constant memory.
 //! - [`cli`]: the `tendero` command line.
 
 pub mod app;
 pub mod auth;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod export;
 pub mod http;
 pub mod retrieval;

@@ -6,6 +6,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261121_000001_shop;
+mod m20261121_000002_catalog;
 
 /// Every migration in order.
 pub struct Migrator;
@@ -13,6 +14,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261121_000001_shop::Migration)]
+        vec![
+            Box::new(m20261121_000001_shop::Migration),
+            Box::new(m20261121_000002_catalog::Migration),
+        ]
     }
 }

@@ -13,6 +13,7 @@ mod ops;
 mod pedidos;
 mod productos;
 pub mod rate_limit;
+pub mod search;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -76,6 +77,7 @@ pub fn router(state: AppState) -> Router {
                 .patch(productos::update)
                 .delete(productos::delete),
         )
+        .route("/api/search", get(search::search))
         .route("/api/pedidos", get(pedidos::list).post(pedidos::create))
         .route(
             "/api/pedidos/{id}",

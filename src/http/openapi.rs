@@ -8,13 +8,14 @@ use axum::response::Html;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, clientes, exportar, pedidos, productos};
+use super::{auth, clientes, exportar, pedidos, productos, search};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Tendero API",
-        description = "Staff API of Tendero: customers, products, orders, reports and auth. \
+        description = "Tendero API: public product search; for staff, customers, products, \
+                       orders, reports and auth. \
                        Errors are always {\"error\": {\"code\", \"message\"}}."
     ),
     paths(
@@ -24,6 +25,7 @@ use super::{auth, clientes, exportar, pedidos, productos};
         productos::list, productos::get, productos::create, productos::update, productos::delete,
         pedidos::list, pedidos::get, pedidos::create, pedidos::update, pedidos::delete,
         exportar::export, exportar::list_files, exportar::download_file,
+        search::search,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -32,6 +34,7 @@ use super::{auth, clientes, exportar, pedidos, productos};
         (name = "productos", description = "Catalog"),
         (name = "pedidos", description = "Orders"),
         (name = "exportar", description = "Reports: CSV, JSON and JSON Lines"),
+        (name = "búsqueda", description = "Public product search (hybrid: vectors + BM25)"),
     )
 )]
 pub struct ApiDoc;

@@ -61,6 +61,60 @@ pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Readiness>)
             false
         }
     };
+    let index = app.index();
+    let index_status = index.status();
+    let lancedb_ok = match index.store().count().await {
+        Ok(rows) => {
+            components.insert(
+                "lancedb",
+                Component {
+                    status: "ok",
+                    detail: Some(format!(
+                        "{rows} fragmentos, versión {}",
+                        index_status.lancedb_version
+                    )),
+                },
+            );
+            true
+        }
+        Err(err) => {
+            tracing::warn!(error = %format!("{err:#}"), "LanceDB read failed");
+            components.insert(
+                "lancedb",
+                Component {
+                    status: "down",
+                    detail: Some("el índice de búsqueda (LanceDB) no responde".to_owned()),
+                },
+            );
+            false
+        }
+    };
+    components.insert(
+        "faiss",
+        Component {
+            status: "ok",
+            detail: Some(format!(
+                "{} vectores ({})",
+                index_status.faiss_vectors, index_status.faiss
+            )),
+        },
+    );
+    let lexical_only = index_status.embedder.starts_with("hash:");
+    components.insert(
+        "embedder",
+        Component {
+            status: "ok",
+            detail: Some(if lexical_only {
+                format!(
+                    "{} (sin modelo: la búsqueda semántica solo compara palabras)",
+                    index_status.embedder
+                )
+            } else {
+                index_status.embedder.clone()
+            }),
+        },
+    );
+    let db_ok = db_ok && lancedb_ok;
     let status = if db_ok {
         StatusCode::OK
     } else {

@@ -45,10 +45,9 @@ pub async fn create(
     State(app): State<AppState>,
     ApiJson(body): ApiJson<NuevoPedido>,
 ) -> Result<(StatusCode, Json<Pedido>), ApiError> {
-    Ok((
-        StatusCode::CREATED,
-        Json(pedidos::create(app.db(), body).await?),
-    ))
+    let pedido = pedidos::create(app.db(), body).await?;
+    app.stock_changed(pedido.items.iter().map(|i| i.producto_id));
+    Ok((StatusCode::CREATED, Json(pedido)))
 }
 
 /// Moves the state (pendiente → confirmado → enviado → entregado, or → cancelado,
@@ -63,7 +62,9 @@ pub async fn update(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<CambiosPedido>,
 ) -> Result<Json<Pedido>, ApiError> {
-    Ok(Json(pedidos::update(app.db(), id, body).await?))
+    let pedido = pedidos::update(app.db(), id, body).await?;
+    app.stock_changed(pedido.items.iter().map(|i| i.producto_id));
+    Ok(Json(pedido))
 }
 
 /// Admins only. Orders are history: deleting one cancels it (restoring stock) and
@@ -77,5 +78,7 @@ pub async fn delete(
     State(app): State<AppState>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Pedido>, ApiError> {
-    Ok(Json(pedidos::cancel(app.db(), id).await?))
+    let pedido = pedidos::cancel(app.db(), id).await?;
+    app.stock_changed(pedido.items.iter().map(|i| i.producto_id));
+    Ok(Json(pedido))
 }

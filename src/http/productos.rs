@@ -43,10 +43,9 @@ pub async fn create(
     State(app): State<AppState>,
     ApiJson(body): ApiJson<NuevoProducto>,
 ) -> Result<(StatusCode, Json<Producto>), ApiError> {
-    Ok((
-        StatusCode::CREATED,
-        Json(productos::create(app.db(), body).await?),
-    ))
+    let created = productos::create(app.db(), body).await?;
+    app.reindex_products(&[created.id]).await;
+    Ok((StatusCode::CREATED, Json(created)))
 }
 
 #[utoipa::path(patch, path = "/api/productos/{id}", tag = "productos",
@@ -59,7 +58,9 @@ pub async fn update(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<CambiosProducto>,
 ) -> Result<Json<Producto>, ApiError> {
-    Ok(Json(productos::update(app.db(), id, body).await?))
+    let updated = productos::update(app.db(), id, body).await?;
+    app.reindex_products(&[id]).await;
+    Ok(Json(updated))
 }
 
 /// Admins only. A product that orders refer to is kept and marked deleted.
@@ -72,5 +73,7 @@ pub async fn delete(
     State(app): State<AppState>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Deletion>, ApiError> {
-    Ok(Json(productos::delete(app.db(), id).await?))
+    let deletion = productos::delete(app.db(), id).await?;
+    app.reindex_products(&[id]).await;
+    Ok(Json(deletion))
 }

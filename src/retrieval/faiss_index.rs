@@ -70,17 +70,23 @@ pub struct VectorIndex {
     inner: Mutex<Inner>,
     kind: IndexKind,
     dim: usize,
-    tag: String,
 }
 
 fn single_threaded() {
-    // SAFETY: sets this thread's OpenMP team size; no other effect.
-    unsafe { omp_set_num_threads(1) };
+    omp_threads(1);
 }
+
+fn omp_threads(n: usize) {
+    // SAFETY: sets this thread's OpenMP team size; no other effect.
+    unsafe { omp_set_num_threads(n.max(1) as std::os::raw::c_int) };
+}
+
+/// Adds of at least this many vectors use every core (HNSW construction is costly).
+const PARALLEL_ADD_FROM: usize = 2048;
 
 impl VectorIndex {
     /// An empty index.
-    pub fn new(kind: IndexKind, dim: usize, tag: impl Into<String>) -> anyhow::Result<Self> {
+    pub fn new(kind: IndexKind, dim: usize) -> anyhow::Result<Self> {
         let index = index_factory(dim as u32, kind.factory(), MetricType::InnerProduct)
             .with_context(|| format!("creating a FAISS {kind:?} index of dimension {dim}"))?;
         Ok(Self {
@@ -91,7 +97,6 @@ impl VectorIndex {
             }),
             kind,
             dim,
-            tag: tag.into(),
         })
     }
 
@@ -101,11 +106,6 @@ impl VectorIndex {
 
     pub fn dim(&self) -> usize {
         self.dim
-    }
-
-    /// Provenance given at creation (e.g. the embedder id and source version).
-    pub fn tag(&self) -> &str {
-        &self.tag
     }
 
     /// Live vectors.
@@ -131,7 +131,11 @@ impl VectorIndex {
         let slots: Vec<Idx> = (first..first + keys.len())
             .map(|s| Idx::new(s as u64))
             .collect();
-        single_threaded();
+        if keys.len() >= PARALLEL_ADD_FROM {
+            omp_threads(std::thread::available_parallelism().map_or(1, |n| n.get()));
+        } else {
+            single_threaded();
+        }
         inner.index.add_with_ids(vectors, &slots)?;
         for (offset, key) in keys.iter().enumerate() {
             let slot = first + offset;
@@ -205,8 +209,12 @@ impl VectorIndex {
     }
 
     /// Writes the index and its sidecar next to each other (`path` and `path.json`),
-    /// each through a temporary file and a rename.
-    pub fn save(&self, path: &Path) -> anyhow::Result<()> {
+    /// each through a temporary file and a rename. `tag` records what the index
+    /// reflects (embedder id, source version); [`VectorIndex::load`] checks it.
+    pub fn save(&self, path: &Path, tag: &str) -> anyhow::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
         let inner = self.inner.lock().expect("index lock");
         let tmp = path.with_extension("faiss.tmp");
         let tmp_str = tmp.to_str().context("index path is not UTF-8")?;
@@ -216,7 +224,7 @@ impl VectorIndex {
             kind: self.kind,
             dim: self.dim,
             keys: inner.keys.clone(),
-            tag: self.tag.clone(),
+            tag: tag.to_owned(),
         };
         let sidecar_path = sidecar_path(path);
         let sidecar_tmp = sidecar_path.with_extension("json.tmp");
@@ -261,7 +269,6 @@ impl VectorIndex {
             }),
             kind: sidecar.kind,
             dim: sidecar.dim,
-            tag: sidecar.tag,
         }))
     }
 }
@@ -282,7 +289,7 @@ mod tests {
     }
 
     fn sample(kind: IndexKind) -> VectorIndex {
-        let index = VectorIndex::new(kind, 3, "test").unwrap();
+        let index = VectorIndex::new(kind, 3).unwrap();
         let vectors: Vec<f32> = [
             [1.0, 0.0, 0.0],
             [0.9, 0.1, 0.0],
@@ -330,7 +337,7 @@ mod tests {
         let path = dir.path().join("chunks.faiss");
         let index = sample(IndexKind::Hnsw);
         index.remove(&[13]);
-        index.save(&path).unwrap();
+        index.save(&path, "test").unwrap();
         assert!(
             VectorIndex::load(&path, "other-embedder")
                 .unwrap()

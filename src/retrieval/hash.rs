@@ -57,7 +57,7 @@ impl HashEmbedder {
 }
 
 /// 64-bit FNV-1a: stable across platforms and releases (stored vectors depend on it).
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     let mut hash = 0xcbf2_9ce4_8422_2325u64;
     for byte in bytes {
         hash ^= u64::from(*byte);

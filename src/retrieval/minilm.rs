@@ -119,13 +119,41 @@ impl Embedder for MiniLmEmbedder {
         self.dim
     }
 
+    /// Batches run on every core at once (one batch per core): a single forward
+    /// pass leaves most of a second core idle.
     fn embed(&self, texts: &[&str]) -> anyhow::Result<Vec<Vec<f32>>> {
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| texts[i].len());
+        let batches: Vec<&[usize]> = order.chunks(BATCH).collect();
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, 4)
+            .min(batches.len());
+        let run = |worker: usize| -> anyhow::Result<Vec<(usize, Vec<f32>)>> {
+            let mut out = Vec::new();
+            for batch in batches.iter().skip(worker).step_by(workers.max(1)) {
+                let batch_texts: Vec<&str> = batch.iter().map(|&i| texts[i]).collect();
+                out.extend(batch.iter().copied().zip(self.embed_batch(&batch_texts)?));
+            }
+            Ok(out)
+        };
+        let parts: Vec<anyhow::Result<Vec<(usize, Vec<f32>)>>> = if workers <= 1 {
+            vec![run(0)]
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..workers).map(|w| scope.spawn(move || run(w))).collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join()
+                            .unwrap_or_else(|_| Err(anyhow::anyhow!("embedding thread panicked")))
+                    })
+                    .collect()
+            })
+        };
         let mut vectors = vec![Vec::new(); texts.len()];
-        for batch in order.chunks(BATCH) {
-            let batch_texts: Vec<&str> = batch.iter().map(|&i| texts[i]).collect();
-            for (&i, vector) in batch.iter().zip(self.embed_batch(&batch_texts)?) {
+        for part in parts {
+            for (i, vector) in part? {
                 vectors[i] = vector;
             }
         }

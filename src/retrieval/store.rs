@@ -15,7 +15,7 @@ use futures::TryStreamExt;
 use lancedb::arrow::arrow_array::cast::AsArray;
 use lancedb::arrow::arrow_array::types::{Float32Type, Int64Type};
 use lancedb::arrow::arrow_array::{
-    ArrayRef, BooleanArray, FixedSizeListArray, Float32Array, Int64Array, RecordBatch,
+    Array, ArrayRef, BooleanArray, FixedSizeListArray, Float32Array, Int64Array, RecordBatch,
     RecordBatchIterator, RecordBatchReader, StringArray,
 };
 use lancedb::arrow::arrow_schema::{DataType, Field, Schema, SchemaRef};
@@ -39,6 +39,14 @@ impl ChunkKind {
         match self {
             ChunkKind::Producto => "producto",
             ChunkKind::Documento => "documento",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "producto" => Some(ChunkKind::Producto),
+            "documento" => Some(ChunkKind::Documento),
+            _ => None,
         }
     }
 }
@@ -140,6 +148,11 @@ impl ChunkStore {
         Ok(self.table.version().await?)
     }
 
+    /// Moves to the newest version, including writes made by other processes.
+    pub async fn checkout_latest(&self) -> anyhow::Result<()> {
+        Ok(self.table.checkout_latest().await?)
+    }
+
     pub async fn count(&self) -> anyhow::Result<usize> {
         Ok(self.table.count_rows(None).await?)
     }
@@ -210,6 +223,23 @@ impl ChunkStore {
         self.ensure_fts_index().await
     }
 
+    /// Appends chunks to the table; the caller guarantees their keys are new (a fresh
+    /// table), which skips the key join of [`ChunkStore::upsert`].
+    pub async fn append(&self, chunks: &[Chunk]) -> anyhow::Result<()> {
+        if chunks.is_empty() {
+            return Ok(());
+        }
+        let batch = self.batch(chunks)?;
+        let reader: Box<dyn RecordBatchReader + Send> =
+            Box::new(RecordBatchIterator::new(vec![Ok(batch)], schema(self.dim)));
+        self.table
+            .add(reader)
+            .execute()
+            .await
+            .context("appending chunks to LanceDB")?;
+        self.ensure_fts_index().await
+    }
+
     /// Removes the chunks with these keys.
     pub async fn delete(&self, keys: &[i64]) -> anyhow::Result<()> {
         if keys.is_empty() {
@@ -269,6 +299,15 @@ impl ChunkStore {
         Ok(())
     }
 
+    /// Compacts small files, prunes old versions and folds new rows into the indexes.
+    pub async fn compact(&self) -> anyhow::Result<()> {
+        self.table
+            .optimize(OptimizeAction::All)
+            .await
+            .context("compacting LanceDB")?;
+        Ok(())
+    }
+
     /// Content hash of every chunk, by key.
     pub async fn hashes(&self) -> anyhow::Result<HashMap<i64, String>> {
         let mut stream = self
@@ -320,6 +359,95 @@ impl ChunkStore {
         Ok((keys, flat))
     }
 
+    /// Every chunk matching the SQL `filter` (all when `None`); vectors are read only
+    /// when `with_vectors` (otherwise they are empty).
+    pub async fn scan(
+        &self,
+        filter: Option<&str>,
+        with_vectors: bool,
+    ) -> anyhow::Result<Vec<Chunk>> {
+        let mut columns = vec![
+            "key",
+            "kind",
+            "sku",
+            "categoria",
+            "precio_centavos",
+            "stock",
+            "activo",
+            "title",
+            "text",
+            "content_hash",
+        ];
+        if with_vectors {
+            columns.push("vector");
+        }
+        let mut query = self.table.query().select(Select::columns(&columns));
+        if let Some(filter) = filter {
+            query = query.only_if(filter);
+        }
+        let mut stream = query.execute().await?;
+        let mut chunks = Vec::new();
+        while let Some(batch) = stream.try_next().await? {
+            read_chunks(&batch, self.dim, &mut chunks)?;
+        }
+        Ok(chunks)
+    }
+
+    /// The chunks with these keys, vectors included.
+    pub async fn get(&self, keys: &[i64]) -> anyhow::Result<Vec<Chunk>> {
+        let mut chunks = Vec::with_capacity(keys.len());
+        for group in keys.chunks(1000) {
+            let list = group
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(",");
+            chunks.extend(self.scan(Some(&format!("key IN ({list})")), true).await?);
+        }
+        Ok(chunks)
+    }
+
+    /// The `k` chunks nearest to `vector` (cosine) among those matching the SQL
+    /// `filter`, by exhaustive scan: for filters too selective for FAISS over-fetch.
+    pub async fn nearest(
+        &self,
+        vector: &[f32],
+        k: usize,
+        filter: &str,
+    ) -> anyhow::Result<Vec<(i64, f32)>> {
+        if k == 0 {
+            return Ok(Vec::new());
+        }
+        let batches: Vec<RecordBatch> = self
+            .table
+            .query()
+            .nearest_to(vector)?
+            .distance_type(lancedb::DistanceType::Cosine)
+            .only_if(filter)
+            .select(Select::columns(&["key", "_distance"]))
+            .limit(k)
+            .execute()
+            .await?
+            .try_collect()
+            .await?;
+        let mut hits = Vec::with_capacity(k);
+        for batch in &batches {
+            let keys = batch
+                .column_by_name("key")
+                .context("key column")?
+                .as_primitive::<Int64Type>();
+            let distances = batch
+                .column_by_name("_distance")
+                .context("_distance column")?
+                .as_primitive::<Float32Type>();
+            for row in 0..batch.num_rows() {
+                hits.push((keys.value(row), 1.0 - distances.value(row)));
+            }
+        }
+        hits.sort_by(|a, b| b.1.total_cmp(&a.1));
+        Ok(hits)
+    }
+
     /// The best `k` chunks by BM25 for `query`, among those matching the SQL `filter`
     /// (applied before ranking, so `k` results come back when `k` exist).
     pub async fn full_text(
@@ -359,4 +487,51 @@ impl ChunkStore {
         hits.sort_by(|a, b| b.1.total_cmp(&a.1));
         Ok(hits)
     }
+}
+
+fn read_chunks(batch: &RecordBatch, dim: usize, out: &mut Vec<Chunk>) -> anyhow::Result<()> {
+    let column = |name: &str| {
+        batch
+            .column_by_name(name)
+            .with_context(|| format!("{name} column"))
+    };
+    let keys = column("key")?.as_primitive::<Int64Type>();
+    let kinds = column("kind")?.as_string::<i32>();
+    let skus = column("sku")?.as_string::<i32>();
+    let categorias = column("categoria")?.as_string::<i32>();
+    let precios = column("precio_centavos")?.as_primitive::<Int64Type>();
+    let stocks = column("stock")?.as_primitive::<Int64Type>();
+    let activos = column("activo")?.as_boolean();
+    let titles = column("title")?.as_string::<i32>();
+    let texts = column("text")?.as_string::<i32>();
+    let hashes = column("content_hash")?.as_string::<i32>();
+    let vectors = batch.column_by_name("vector").map(|c| {
+        c.as_fixed_size_list()
+            .values()
+            .as_primitive::<Float32Type>()
+            .clone()
+    });
+    let text = |array: &StringArray, row: usize| {
+        (!array.is_null(row)).then(|| array.value(row).to_owned())
+    };
+    let int = |array: &Int64Array, row: usize| (!array.is_null(row)).then(|| array.value(row));
+    for row in 0..batch.num_rows() {
+        out.push(Chunk {
+            key: keys.value(row),
+            kind: ChunkKind::parse(kinds.value(row)).unwrap_or(ChunkKind::Documento),
+            sku: text(skus, row),
+            categoria: text(categorias, row),
+            precio_centavos: int(precios, row),
+            stock: int(stocks, row),
+            activo: activos.value(row),
+            title: titles.value(row).to_owned(),
+            text: texts.value(row).to_owned(),
+            content_hash: hashes.value(row).to_owned(),
+            vector: vectors
+                .as_ref()
+                .map(|v| v.values()[row * dim..(row + 1) * dim].to_vec())
+                .unwrap_or_default(),
+        });
+    }
+    Ok(())
 }

@@ -3,14 +3,17 @@
 
 use unicode_normalization::UnicodeNormalization;
 
-/// Lower-cased, accent-folded words of a text (letters and digits; the rest splits).
-pub fn words(text: &str) -> Vec<String> {
-    let folded: String = text
-        .nfd()
+/// The text lower-cased and without accents ("Tecnología" → "tecnologia").
+pub fn fold(text: &str) -> String {
+    text.nfd()
         .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
         .flat_map(char::to_lowercase)
-        .collect();
-    folded
+        .collect()
+}
+
+/// Lower-cased, accent-folded words of a text (letters and digits; the rest splits).
+pub fn words(text: &str) -> Vec<String> {
+    fold(text)
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(str::to_owned)

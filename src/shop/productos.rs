@@ -117,7 +117,7 @@ pub struct FiltroProductos {
     pub offset: Option<u64>,
 }
 
-fn parse_attributes(raw: Option<Value>) -> Result<Value, FieldError> {
+pub(crate) fn parse_attributes(raw: Option<Value>) -> Result<Value, FieldError> {
     match raw {
         None | Some(Value::Null) => Ok(Value::Object(Default::default())),
         Some(Value::Object(map)) => {
@@ -136,7 +136,7 @@ fn parse_attributes(raw: Option<Value>) -> Result<Value, FieldError> {
     }
 }
 
-fn parse_category(raw: Option<&str>) -> Result<String, FieldError> {
+pub(crate) fn parse_category(raw: Option<&str>) -> Result<String, FieldError> {
     match raw {
         None => Ok(DEFAULT_CATEGORY.to_owned()),
         Some(c) => parse_name("categoria", c, 100),

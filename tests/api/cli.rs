@@ -14,6 +14,8 @@ fn tendero(dir: &std::path::Path) -> Command {
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("TENDERO_DATA_DIR", dir.join("data"))
+        .env("TENDERO_EMBEDDER", "hash")
+        .env("TENDERO_DEMO", "false")
         .env("TENDERO_LOG_FORMAT", "pretty");
     cmd
 }

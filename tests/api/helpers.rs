@@ -13,7 +13,7 @@ use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tendero::app::{self, AppState};
-use tendero::config::{Secret, Settings};
+use tendero::config::{EmbedderChoice, Secret, Settings};
 use tokio::sync::oneshot;
 
 pub const ADMIN_EMAIL: &str = "admin@tienda.test";
@@ -115,6 +115,9 @@ pub fn test_settings(dir: &TempDir) -> Settings {
         exports_dir: dir.path().join("exports"),
         export_rate_limit_per_minute: 1_000_000,
         export_rate_limit_burst: 100_000,
+        embedder: EmbedderChoice::Hash,
+        demo: false,
+        index_poll_ms: 50,
         ..Settings::default()
     }
 }
@@ -214,6 +217,18 @@ pub async fn spawn_app_with(
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    /// `GET /api/search` with these query parameters (no token: the search is public).
+    pub async fn search(&self, params: &[(&str, &str)]) -> Reply {
+        let response = self
+            .client
+            .get(self.url("/api/search"))
+            .query(params)
+            .send()
+            .await
+            .expect("request sent");
+        Self::read(response).await
     }
 
     /// Sends a request; `body` is sent as JSON when given.

@@ -12,3 +12,4 @@ mod pedidos;
 mod productos;
 mod retrieval;
 mod robustness;
+mod search;

@@ -4,6 +4,8 @@
 //! [`crate::shop::types::Money`]); timestamps are UTC.
 
 pub mod cliente;
+pub mod documento;
+pub mod evento;
 pub mod pedido;
 pub mod pedido_item;
 pub mod producto;

@@ -1,0 +1,19 @@
+//! What customers did, for later analysis: searches (`busqueda`) for now.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "eventos")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub tipo: String,
+    pub datos: Json,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,224 @@
+//! `GET /api/search`: ranked products for a query, without the LLM. Public and rate
+//! limited like the rest of the API; every search is recorded in the event log.
+//!
+//! Prices, stock and names come from the database at answer time, and the filters are
+//! checked once more against those live values, so a product whose price or stock
+//! changed a moment ago is never shown on the wrong side of a filter.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::State;
+use rust_decimal::Decimal;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::app::AppState;
+use crate::db::entities::producto;
+use crate::error::ApiError;
+use crate::http::ErrorBody;
+use crate::http::extract::ApiQuery;
+use crate::retrieval::search::{Filters, Mode};
+use crate::retrieval::store::ChunkKind;
+use crate::retrieval::text::fold;
+use crate::shop::productos::Producto;
+use crate::shop::types::{FieldError, Money};
+
+/// Results per search at most.
+pub const MAX_K: usize = 100;
+
+/// Query of `GET /api/search`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchQuery {
+    /// What the customer is looking for.
+    pub q: Option<String>,
+    /// Category, matched without regard to case or accents.
+    pub categoria: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub precio_min: Option<Decimal>,
+    #[param(value_type = Option<String>)]
+    pub precio_max: Option<Decimal>,
+    /// Only products with stock.
+    pub en_stock: Option<bool>,
+    /// Results wanted, 1 to 100 (default 10).
+    pub k: Option<usize>,
+    /// hybrid (default), vector or bm25.
+    #[param(value_type = Option<String>)]
+    pub modo: Option<Mode>,
+}
+
+/// One ranked product.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Resultado {
+    /// Higher is better; comparable within one response only.
+    pub score: f32,
+    pub producto: Producto,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Timings {
+    pub embed_ms: f64,
+    pub search_ms: f64,
+    pub total_ms: f64,
+}
+
+/// Body of a search answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchResponse {
+    pub query: String,
+    #[schema(value_type = String)]
+    pub modo: Mode,
+    pub k: usize,
+    pub embedder: String,
+    pub resultados: Vec<Resultado>,
+    pub timings: Timings,
+}
+
+fn validate(app: &AppState, query: &SearchQuery) -> Result<(String, Filters, usize), FieldError> {
+    let q = query.q.as_deref().map(str::trim).unwrap_or_default();
+    if q.is_empty() {
+        return Err(FieldError::new("q", "escribe qué buscas"));
+    }
+    let max = app.settings().search_max_query_chars;
+    if q.chars().count() > max {
+        return Err(FieldError::new(
+            "q",
+            format!("admite como máximo {max} caracteres"),
+        ));
+    }
+    let k = query.k.unwrap_or(10);
+    if !(1..=MAX_K).contains(&k) {
+        return Err(FieldError::new(
+            "k",
+            format!("debe estar entre 1 y {MAX_K}"),
+        ));
+    }
+    let precio_min = query
+        .precio_min
+        .map(|p| Money::parse("precio_min", p).map(Money::cents))
+        .transpose()?;
+    let precio_max = query
+        .precio_max
+        .map(|p| Money::parse("precio_max", p).map(Money::cents))
+        .transpose()?;
+    if let (Some(min), Some(max)) = (precio_min, precio_max)
+        && min > max
+    {
+        return Err(FieldError::new(
+            "precio_min",
+            "no puede ser mayor que precio_max",
+        ));
+    }
+    let categoria = query
+        .categoria
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned);
+    let filters = Filters {
+        kind: Some(ChunkKind::Producto),
+        categoria,
+        precio_min,
+        precio_max,
+        en_stock: query.en_stock.unwrap_or(false),
+    };
+    Ok((q.to_owned(), filters, k))
+}
+
+/// Whether the product, as the database has it now, passes the filters.
+fn still_matches(p: &producto::Model, filters: &Filters) -> bool {
+    p.activo
+        && p.eliminado_at.is_none()
+        && filters
+            .categoria
+            .as_deref()
+            .is_none_or(|c| fold(c) == fold(&p.categoria))
+        && filters
+            .precio_min
+            .is_none_or(|min| p.precio_centavos >= min)
+        && filters
+            .precio_max
+            .is_none_or(|max| p.precio_centavos <= max)
+        && (!filters.en_stock || p.stock > 0)
+}
+
+#[utoipa::path(get, path = "/api/search", tag = "búsqueda", params(SearchQuery),
+    responses((status = 200, body = SearchResponse), (status = 400, body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
+pub async fn search(
+    State(app): State<AppState>,
+    ApiQuery(query): ApiQuery<SearchQuery>,
+) -> Result<Json<SearchResponse>, ApiError> {
+    let started = Instant::now();
+    let (q, filters, k) = validate(&app, &query)?;
+    let modo = query.modo.unwrap_or(Mode::Hybrid);
+    let index = app.index();
+    let mut attempts = 0;
+    let (outcome, resultados) = loop {
+        attempts += 1;
+        let outcome = index
+            .search(&q, modo, &filters, k)
+            .await
+            .map_err(ApiError::Internal)?;
+        let ids: Vec<i64> = outcome.hits.iter().map(|h| h.key).collect();
+        let mut rows: HashMap<i64, producto::Model> = producto::Entity::find()
+            .filter(producto::Column::Id.is_in(ids.iter().copied()))
+            .all(app.db().conn())
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p))
+            .collect();
+        let stale = outcome
+            .hits
+            .iter()
+            .any(|h| rows.get(&h.key).is_none_or(|p| p.eliminado_at.is_some()));
+        // A hit the database no longer has means another process changed the
+        // catalog and this node has not caught up yet: catch up now and ask again.
+        if stale && attempts < 3 && index.refresh().await.map_err(ApiError::Internal)? {
+            continue;
+        }
+        let resultados: Vec<Resultado> = outcome
+            .hits
+            .iter()
+            .filter_map(|hit| {
+                let row = rows.remove(&hit.key)?;
+                still_matches(&row, &filters).then(|| Resultado {
+                    score: hit.score,
+                    producto: row.into(),
+                })
+            })
+            .collect();
+        break (outcome, resultados);
+    };
+    let total_ms = started.elapsed().as_secs_f64() * 1e3;
+    app.events().record(
+        "busqueda",
+        serde_json::json!({
+            "q": q,
+            "modo": modo,
+            "k": k,
+            "categoria": filters.categoria,
+            "precio_min": filters.precio_min.map(|c| Money::from_cents(c).to_string()),
+            "precio_max": filters.precio_max.map(|c| Money::from_cents(c).to_string()),
+            "en_stock": filters.en_stock,
+            "resultados": resultados.len(),
+            "skus": resultados.iter().take(10).map(|r| r.producto.sku.as_str()).collect::<Vec<_>>(),
+            "ms": total_ms,
+        }),
+    );
+    Ok(Json(SearchResponse {
+        query: q,
+        modo,
+        k,
+        embedder: index.embedder().id().to_owned(),
+        resultados,
+        timings: Timings {
+            embed_ms: outcome.embed_ms,
+            search_ms: outcome.search_ms,
+            total_ms,
+        },
+    }))
+}

@@ -1,0 +1,578 @@
+//! The search index: the LanceDB chunk table (text, metadata, BM25), an in-memory
+//! FAISS index of its vectors and a metadata map for filters, kept in step.
+//!
+//! LanceDB is the index's durable form; FAISS and the metadata map are rebuilt from it
+//! at start-up (or the saved FAISS file is loaded when it reflects the same table
+//! version and embedder). Writes go through [`SearchIndex::apply`]; writes by other
+//! processes (`tendero-ingest`, other nodes) are picked up by [`SearchIndex::refresh`].
+//! Readers never wait for writers: a search sees the catalog either before or after
+//! a change, and a hit that vanished in between is dropped, not an error.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use anyhow::Context;
+
+use super::Embedder;
+use super::faiss_index::{IndexKind, VectorIndex};
+use super::fusion::Fusion;
+use super::store::{Chunk, ChunkKind, ChunkStore};
+use super::text::fold;
+
+/// Candidates each side of a hybrid search contributes before fusion.
+const POOL: usize = 100;
+/// Filters matching fewer than this share of the chunks go to LanceDB as a prefilter
+/// (an exact scan of the few matching rows) instead of FAISS over-fetch.
+const PREFILTER_SHARE: f64 = 0.02;
+/// Query vectors remembered (customers repeat queries; embedding costs milliseconds).
+const QUERY_CACHE: usize = 2048;
+
+/// Which retriever ranks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Hybrid,
+    Vector,
+    Bm25,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 3] = [Mode::Hybrid, Mode::Vector, Mode::Bm25];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Hybrid => "hybrid",
+            Mode::Vector => "vector",
+            Mode::Bm25 => "bm25",
+        }
+    }
+
+    fn needs_vector(self) -> bool {
+        self != Mode::Bm25
+    }
+}
+
+/// What a search may return. Inactive chunks are never returned.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Filters {
+    pub kind: Option<ChunkKind>,
+    /// Matched without regard to case or accents.
+    pub categoria: Option<String>,
+    pub precio_min: Option<i64>,
+    pub precio_max: Option<i64>,
+    pub en_stock: bool,
+}
+
+impl Filters {
+    fn is_selective(&self) -> bool {
+        self.categoria.is_some()
+            || self.precio_min.is_some()
+            || self.precio_max.is_some()
+            || self.en_stock
+    }
+
+    /// Whether a chunk passes; `categorias` are the folded category names accepted.
+    fn matches(&self, meta: &Meta, categorias: Option<&HashSet<String>>) -> bool {
+        meta.activo
+            && self.kind.is_none_or(|kind| meta.kind == kind)
+            && categorias.is_none_or(|accepted| {
+                meta.categoria
+                    .as_deref()
+                    .is_some_and(|c| accepted.contains(c))
+            })
+            && self
+                .precio_min
+                .is_none_or(|min| meta.precio_centavos.is_some_and(|p| p >= min))
+            && self
+                .precio_max
+                .is_none_or(|max| meta.precio_centavos.is_some_and(|p| p <= max))
+            && (!self.en_stock || meta.stock.is_some_and(|s| s > 0))
+    }
+
+    /// The same condition in LanceDB's SQL, with the category spelled as stored.
+    fn sql(&self, categorias: Option<&HashSet<String>>) -> String {
+        let mut parts = vec!["activo = true".to_owned()];
+        if let Some(kind) = self.kind {
+            parts.push(format!("kind = '{}'", kind.as_str()));
+        }
+        if let Some(accepted) = categorias {
+            let mut names: Vec<&String> = accepted.iter().collect();
+            names.sort();
+            let list = names
+                .iter()
+                .map(|c| format!("'{}'", c.replace('\'', "''")))
+                .collect::<Vec<_>>()
+                .join(", ");
+            parts.push(format!("categoria IN ({list})"));
+        }
+        if let Some(min) = self.precio_min {
+            parts.push(format!("precio_centavos >= {min}"));
+        }
+        if let Some(max) = self.precio_max {
+            parts.push(format!("precio_centavos <= {max}"));
+        }
+        if self.en_stock {
+            parts.push("stock > 0".to_owned());
+        }
+        parts.join(" AND ")
+    }
+}
+
+/// What the filters need of a chunk, held in memory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Meta {
+    pub kind: ChunkKind,
+    pub sku: Option<String>,
+    pub categoria: Option<String>,
+    pub precio_centavos: Option<i64>,
+    pub stock: Option<i64>,
+    pub activo: bool,
+    pub content_hash: String,
+}
+
+impl Meta {
+    fn of(chunk: &Chunk) -> Self {
+        Self {
+            kind: chunk.kind,
+            sku: chunk.sku.clone(),
+            categoria: chunk.categoria.clone(),
+            precio_centavos: chunk.precio_centavos,
+            stock: chunk.stock,
+            activo: chunk.activo,
+            content_hash: chunk.content_hash.clone(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Catalog {
+    meta: HashMap<i64, Meta>,
+    /// Folded category name → the spellings stored under it.
+    categorias: HashMap<String, HashSet<String>>,
+}
+
+impl Catalog {
+    fn rebuild_categorias(&mut self) {
+        self.categorias.clear();
+        for meta in self.meta.values() {
+            if let Some(c) = &meta.categoria {
+                self.categorias
+                    .entry(fold(c))
+                    .or_default()
+                    .insert(c.clone());
+            }
+        }
+    }
+}
+
+/// One ranked result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    pub key: i64,
+    pub score: f32,
+}
+
+/// Results with where the time went.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub hits: Vec<Hit>,
+    /// Embedding the query (0 when cached or not needed).
+    pub embed_ms: f64,
+    /// Everything else: candidates, filters, fusion.
+    pub search_ms: f64,
+}
+
+/// How the index is built and where it is saved.
+#[derive(Debug, Clone)]
+pub struct IndexOptions {
+    /// Where FAISS is saved (and loaded from); `None` keeps it in memory only.
+    pub faiss_path: Option<PathBuf>,
+    /// Chunk count from which HNSW replaces exact search.
+    pub hnsw_from: usize,
+    pub fusion: Fusion,
+}
+
+/// Health of the index, for `/ready` and the logs.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct IndexStatus {
+    pub embedder: String,
+    pub dim: usize,
+    pub chunks: usize,
+    pub faiss: &'static str,
+    pub faiss_vectors: usize,
+    pub lancedb_version: u64,
+}
+
+/// Searchable chunks: see the module docs.
+pub struct SearchIndex {
+    embedder: Arc<dyn Embedder>,
+    store: ChunkStore,
+    vectors: Arc<VectorIndex>,
+    catalog: RwLock<Catalog>,
+    options: IndexOptions,
+    /// Serialises writers (local applies and refreshes from other processes).
+    writer: tokio::sync::Mutex<()>,
+    /// The LanceDB version FAISS and the metadata reflect.
+    reflects: AtomicU64,
+    /// The version of the last saved FAISS file.
+    saved: AtomicU64,
+    query_cache: Mutex<HashMap<String, Arc<Vec<f32>>>>,
+}
+
+impl SearchIndex {
+    /// Opens the index over `store`: loads the saved FAISS file when it reflects this
+    /// table version and embedder, otherwise rebuilds it from the table (and saves it).
+    pub async fn open(
+        store: ChunkStore,
+        embedder: Arc<dyn Embedder>,
+        options: IndexOptions,
+    ) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            store.dim() == embedder.dim(),
+            "the chunk table holds vectors of dimension {}, the embedder {} makes {}",
+            store.dim(),
+            embedder.id(),
+            embedder.dim()
+        );
+        let version = store.version().await?;
+        let tag = tag(embedder.id(), version);
+        let loaded = match &options.faiss_path {
+            Some(path) => {
+                let path = path.clone();
+                let tag = tag.clone();
+                tokio::task::spawn_blocking(move || VectorIndex::load(&path, &tag))
+                    .await?
+                    .unwrap_or_else(|err| {
+                        tracing::warn!(error = %format!("{err:#}"), "saved FAISS index unreadable: rebuilding");
+                        None
+                    })
+            }
+            None => None,
+        };
+        let started = Instant::now();
+        let from_file = loaded.is_some();
+        let chunks = store.scan(None, !from_file).await?;
+        let vectors = match loaded {
+            Some(index) => index,
+            None => {
+                let kind = IndexKind::for_size(chunks.len(), options.hnsw_from);
+                let index = VectorIndex::new(kind, store.dim())?;
+                let keys: Vec<i64> = chunks.iter().map(|c| c.key).collect();
+                let flat: Vec<f32> = chunks
+                    .iter()
+                    .flat_map(|c| c.vector.iter().copied())
+                    .collect();
+                tokio::task::spawn_blocking(move || index.upsert(&keys, &flat).map(|()| index))
+                    .await??
+            }
+        };
+        let mut catalog = Catalog::default();
+        for chunk in &chunks {
+            catalog.meta.insert(chunk.key, Meta::of(chunk));
+        }
+        catalog.rebuild_categorias();
+        tracing::info!(
+            embedder = embedder.id(),
+            chunks = chunks.len(),
+            faiss = ?vectors.kind(),
+            from_file,
+            ms = started.elapsed().as_millis() as u64,
+            "search index ready"
+        );
+        let index = Self {
+            embedder,
+            store,
+            vectors: Arc::new(vectors),
+            catalog: RwLock::new(catalog),
+            options,
+            writer: tokio::sync::Mutex::new(()),
+            reflects: AtomicU64::new(version),
+            saved: AtomicU64::new(if from_file { version } else { u64::MAX }),
+            query_cache: Mutex::new(HashMap::new()),
+        };
+        index.save().await?;
+        Ok(index)
+    }
+
+    pub fn embedder(&self) -> &Arc<dyn Embedder> {
+        &self.embedder
+    }
+
+    pub fn store(&self) -> &ChunkStore {
+        &self.store
+    }
+
+    pub fn status(&self) -> IndexStatus {
+        IndexStatus {
+            embedder: self.embedder.id().to_owned(),
+            dim: self.embedder.dim(),
+            chunks: self.catalog.read().expect("catalog lock").meta.len(),
+            faiss: match self.vectors.kind() {
+                IndexKind::Flat => "flat",
+                IndexKind::Hnsw => "hnsw",
+            },
+            faiss_vectors: self.vectors.len(),
+            lancedb_version: self.reflects.load(Ordering::Acquire),
+        }
+    }
+
+    /// Content hash of every chunk of `kind`, by key (what incremental ingestion diffs).
+    pub fn hashes(&self, kind: ChunkKind) -> HashMap<i64, String> {
+        let catalog = self.catalog.read().expect("catalog lock");
+        catalog
+            .meta
+            .iter()
+            .filter(|(_, m)| m.kind == kind)
+            .map(|(k, m)| (*k, m.content_hash.clone()))
+            .collect()
+    }
+
+    /// Embeds texts on the blocking pool.
+    pub async fn embed(&self, texts: Vec<String>) -> anyhow::Result<Vec<Vec<f32>>> {
+        let embedder = self.embedder.clone();
+        tokio::task::spawn_blocking(move || {
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            embedder.embed(&refs)
+        })
+        .await?
+    }
+
+    /// The query's vector, from the cache when it was asked recently.
+    pub async fn query_vector(&self, query: &str) -> anyhow::Result<Arc<Vec<f32>>> {
+        if let Some(vector) = self.query_cache.lock().expect("cache lock").get(query) {
+            return Ok(vector.clone());
+        }
+        let vector = Arc::new(
+            self.embed(vec![query.to_owned()])
+                .await?
+                .pop()
+                .context("the embedder returned no vector")?,
+        );
+        let mut cache = self.query_cache.lock().expect("cache lock");
+        if cache.len() >= QUERY_CACHE {
+            cache.clear();
+        }
+        cache.insert(query.to_owned(), vector.clone());
+        Ok(vector)
+    }
+
+    /// The best `k` chunks for `query` in `mode` among those `filters` accept.
+    pub async fn search(
+        &self,
+        query: &str,
+        mode: Mode,
+        filters: &Filters,
+        k: usize,
+    ) -> anyhow::Result<Outcome> {
+        let started = Instant::now();
+        let vector = if mode.needs_vector() && !query.trim().is_empty() {
+            Some(self.query_vector(query).await?)
+        } else {
+            None
+        };
+        let embed_ms = started.elapsed().as_secs_f64() * 1e3;
+        let mut outcome = self
+            .search_with(
+                query,
+                vector.as_deref().map(Vec::as_slice),
+                mode,
+                filters,
+                k,
+            )
+            .await?;
+        outcome.embed_ms = embed_ms;
+        Ok(outcome)
+    }
+
+    /// [`SearchIndex::search`] with the query vector already computed (evaluation
+    /// measures embedding and search apart).
+    pub async fn search_with(
+        &self,
+        query: &str,
+        vector: Option<&[f32]>,
+        mode: Mode,
+        filters: &Filters,
+        k: usize,
+    ) -> anyhow::Result<Outcome> {
+        let started = Instant::now();
+        let empty = self.catalog.read().expect("catalog lock").meta.is_empty();
+        if k == 0 || query.trim().is_empty() || empty {
+            return Ok(Outcome::default());
+        }
+        let categorias = match &filters.categoria {
+            Some(c) => {
+                let catalog = self.catalog.read().expect("catalog lock");
+                match catalog.categorias.get(&fold(c)) {
+                    Some(names) => Some(names.clone()),
+                    // No chunk has that category: nothing can match.
+                    None => return Ok(Outcome::default()),
+                }
+            }
+            None => None,
+        };
+        let pool = if mode == Mode::Hybrid { k.max(POOL) } else { k };
+        let sql = filters.sql(categorias.as_ref());
+        let vector_hits = match (mode.needs_vector(), vector) {
+            (true, Some(vector)) => {
+                self.vector_candidates(vector, pool, filters, categorias.as_ref(), &sql)
+                    .await?
+            }
+            _ => Vec::new(),
+        };
+        let bm25_hits = if mode == Mode::Vector {
+            Vec::new()
+        } else {
+            self.store.full_text(query, pool, Some(&sql)).await?
+        };
+        let ranked = match mode {
+            Mode::Vector => vector_hits,
+            Mode::Bm25 => bm25_hits,
+            Mode::Hybrid => self.options.fusion.fuse(&vector_hits, &bm25_hits, k),
+        };
+        Ok(Outcome {
+            hits: ranked
+                .into_iter()
+                .take(k)
+                .map(|(key, score)| Hit { key, score })
+                .collect(),
+            embed_ms: 0.0,
+            search_ms: started.elapsed().as_secs_f64() * 1e3,
+        })
+    }
+
+    async fn vector_candidates(
+        &self,
+        vector: &[f32],
+        k: usize,
+        filters: &Filters,
+        categorias: Option<&HashSet<String>>,
+        sql: &str,
+    ) -> anyhow::Result<Vec<(i64, f32)>> {
+        {
+            let catalog = self.catalog.read().expect("catalog lock");
+            let total = catalog.meta.len();
+            let use_faiss = !filters.is_selective() || {
+                let matching = catalog
+                    .meta
+                    .values()
+                    .filter(|m| filters.matches(m, categorias))
+                    .count();
+                matching as f64 >= total as f64 * PREFILTER_SHARE
+            };
+            if use_faiss {
+                return self.vectors.search(vector, k, |key| {
+                    catalog
+                        .meta
+                        .get(&key)
+                        .is_some_and(|m| filters.matches(m, categorias))
+                });
+            }
+        }
+        self.store.nearest(vector, k, sql).await
+    }
+
+    /// Writes chunks (replacing those with the same key) and removes `deletes`, in
+    /// LanceDB first and then in FAISS and the metadata.
+    pub async fn apply(&self, upserts: Vec<Chunk>, deletes: Vec<i64>) -> anyhow::Result<()> {
+        if upserts.is_empty() && deletes.is_empty() {
+            return Ok(());
+        }
+        let _writer = self.writer.lock().await;
+        self.store.upsert(&upserts).await?;
+        self.store.delete(&deletes).await?;
+        self.reflect(upserts, &deletes).await?;
+        self.reflects
+            .store(self.store.version().await?, Ordering::Release);
+        Ok(())
+    }
+
+    async fn reflect(&self, upserts: Vec<Chunk>, deletes: &[i64]) -> anyhow::Result<()> {
+        let keys: Vec<i64> = upserts.iter().map(|c| c.key).collect();
+        let flat: Vec<f32> = upserts
+            .iter()
+            .flat_map(|c| c.vector.iter().copied())
+            .collect();
+        self.vectors.remove(deletes);
+        if !keys.is_empty() {
+            let vectors = self.vectors.clone();
+            tokio::task::spawn_blocking(move || vectors.upsert(&keys, &flat)).await??;
+        }
+        let mut catalog = self.catalog.write().expect("catalog lock");
+        for key in deletes {
+            catalog.meta.remove(key);
+        }
+        for chunk in &upserts {
+            catalog.meta.insert(chunk.key, Meta::of(chunk));
+        }
+        catalog.rebuild_categorias();
+        Ok(())
+    }
+
+    /// Picks up writes made by other processes since the last look; `true` when
+    /// something changed.
+    pub async fn refresh(&self) -> anyhow::Result<bool> {
+        let _writer = self.writer.lock().await;
+        self.store.checkout_latest().await?;
+        let version = self.store.version().await?;
+        if version == self.reflects.load(Ordering::Acquire) {
+            return Ok(false);
+        }
+        let current = self.store.scan(None, false).await?;
+        let (changed, deletes) = {
+            let catalog = self.catalog.read().expect("catalog lock");
+            let present: HashSet<i64> = current.iter().map(|c| c.key).collect();
+            let changed: Vec<i64> = current
+                .iter()
+                .filter(|c| {
+                    catalog
+                        .meta
+                        .get(&c.key)
+                        .is_none_or(|m| m.content_hash != c.content_hash)
+                })
+                .map(|c| c.key)
+                .collect();
+            let deletes: Vec<i64> = catalog
+                .meta
+                .keys()
+                .filter(|k| !present.contains(k))
+                .copied()
+                .collect();
+            (changed, deletes)
+        };
+        let upserts = self.store.get(&changed).await?;
+        let (updated, removed) = (upserts.len(), deletes.len());
+        self.reflect(upserts, &deletes).await?;
+        self.reflects.store(version, Ordering::Release);
+        tracing::info!(
+            version,
+            updated,
+            removed,
+            "search index caught up with LanceDB"
+        );
+        Ok(true)
+    }
+
+    /// Saves FAISS when it changed since the last save (no-op without a path).
+    pub async fn save(&self) -> anyhow::Result<()> {
+        let Some(path) = &self.options.faiss_path else {
+            return Ok(());
+        };
+        let _writer = self.writer.lock().await;
+        let version = self.reflects.load(Ordering::Acquire);
+        if self.saved.load(Ordering::Acquire) == version {
+            return Ok(());
+        }
+        let tag = tag(self.embedder.id(), version);
+        let (vectors, path) = (self.vectors.clone(), path.clone());
+        tokio::task::spawn_blocking(move || vectors.save(&path, &tag)).await??;
+        self.saved.store(version, Ordering::Release);
+        Ok(())
+    }
+}
+
+fn tag(embedder: &str, version: u64) -> String {
+    format!("{embedder}@lancedb-v{version}")
+}
