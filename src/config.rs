@@ -117,10 +117,8 @@ pub struct Settings {
     /// A local sentence-embedding model folder (config.json, tokenizer.json,
     /// model.safetensors), e.g. all-MiniLM-L6-v2.
     pub embedder_model_dir: Option<PathBuf>,
-    /// Ollama server, for generation and (when chosen) embeddings.
+    /// Ollama server, for embeddings when chosen (and, with the agent, generation).
     pub ollama_url: String,
-    /// Ollama model for generation.
-    pub ollama_model: String,
     /// Ollama model for `/api/embed`.
     pub ollama_embed_model: String,
     /// Language of the full-text analyzer (stemming, stop words): Spanish, English…
@@ -167,7 +165,6 @@ impl Default for Settings {
             embedder: EmbedderChoice::Auto,
             embedder_model_dir: None,
             ollama_url: "http://127.0.0.1:11434".to_owned(),
-            ollama_model: "qwen2.5:3b-instruct".to_owned(),
             ollama_embed_model: "nomic-embed-text".to_owned(),
             search_language: "Spanish".to_owned(),
             search_max_query_chars: 2000,

@@ -29,11 +29,6 @@ pub fn document_key(documento_id: i64, n: usize) -> i64 {
     -(documento_id * MAX_CHUNKS_PER_DOC + n as i64 + 1)
 }
 
-/// The document id a (negative) chunk key belongs to.
-pub fn document_of(key: i64) -> Option<i64> {
-    (key < 0).then(|| (-key - 1) / MAX_CHUNKS_PER_DOC)
-}
-
 /// What a sync did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct SyncReport {
@@ -140,10 +135,7 @@ pub async fn sync_products(
     }
     let products = query.all(db.conn()).await?;
     let chunks: Vec<Chunk> = products.iter().map(product_chunk).collect();
-    let mut indexed = index.hashes(ChunkKind::Producto);
-    if let Some(ids) = ids {
-        indexed.retain(|key, _| ids.contains(key));
-    }
+    let indexed = index.hashes(ChunkKind::Producto, ids);
     reconcile(index, chunks, indexed, progress).await
 }
 
@@ -155,7 +147,7 @@ pub async fn sync_documents(
 ) -> anyhow::Result<SyncReport> {
     let documents = documento::Entity::find().all(db.conn()).await?;
     let chunks: Vec<Chunk> = documents.iter().flat_map(document_chunks).collect();
-    let indexed = index.hashes(ChunkKind::Documento);
+    let indexed = index.hashes(ChunkKind::Documento, None);
     reconcile(index, chunks, indexed, progress).await
 }
 
@@ -181,20 +173,20 @@ async fn reconcile(
     progress: &dyn Progress,
 ) -> anyhow::Result<SyncReport> {
     let mut report = SyncReport::default();
-    let mut to_embed = Vec::new();
-    let mut to_restamp = Vec::new();
+    // `pending` need a vector; `restamp` keep the one they have.
+    let mut pending = Vec::new();
+    let mut restamp = Vec::new();
     for chunk in wanted {
         match indexed.remove(&chunk.key) {
             Some(old) if old == chunk.content_hash => report.unchanged += 1,
-            Some(old) if text_half(&old) == text_half(&chunk.content_hash) => {
-                to_restamp.push(chunk)
-            }
-            _ => to_embed.push(chunk),
+            Some(old) if text_half(&old) == text_half(&chunk.content_hash) => restamp.push(chunk),
+            _ => pending.push(chunk),
         }
     }
     let deletes: Vec<i64> = indexed.into_keys().collect();
-    if !to_restamp.is_empty() {
-        let keys: Vec<i64> = to_restamp.iter().map(|c| c.key).collect();
+    let mut upserts = Vec::with_capacity(restamp.len() + pending.len());
+    if !restamp.is_empty() {
+        let keys: Vec<i64> = restamp.iter().map(|c| c.key).collect();
         let mut vectors: HashMap<i64, Vec<f32>> = index
             .store()
             .get(&keys)
@@ -202,20 +194,17 @@ async fn reconcile(
             .into_iter()
             .map(|c| (c.key, c.vector))
             .collect();
-        for mut chunk in to_restamp {
+        for mut chunk in restamp {
             match vectors.remove(&chunk.key) {
                 Some(vector) => {
                     chunk.vector = vector;
-                    report.restamped += 1;
-                    to_embed.push(chunk);
+                    upserts.push(chunk);
                 }
-                None => to_embed.push(chunk),
+                None => pending.push(chunk),
             }
         }
+        report.restamped = upserts.len();
     }
-    // Restamped chunks already hold their vector; the rest need one.
-    let (ready, mut pending): (Vec<Chunk>, Vec<Chunk>) =
-        to_embed.into_iter().partition(|c| !c.vector.is_empty());
     if !pending.is_empty() {
         progress.start("embeddings", pending.len() as u64);
         for batch in pending.chunks_mut(EMBED_BATCH) {
@@ -229,7 +218,6 @@ async fn reconcile(
         report.embedded = pending.len();
     }
     report.removed = deletes.len();
-    let mut upserts = ready;
     upserts.extend(pending);
     index.apply(upserts, deletes).await?;
     Ok(report)

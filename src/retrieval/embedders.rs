@@ -24,13 +24,19 @@ const OLLAMA_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long `auto` waits for Ollama before moving on.
 const OLLAMA_PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Where `make run` and `make test` put all-MiniLM-L6-v2.
-pub fn default_model_dirs(settings: &Settings) -> Vec<PathBuf> {
-    let mut dirs = vec![settings.data_dir.join("models").join("all-MiniLM-L6-v2")];
-    if let Some(home) = std::env::var_os("HOME") {
-        dirs.push(PathBuf::from(home).join(".cache/tendero/models/all-MiniLM-L6-v2"));
+/// The model folder to load: the configured one, else the first default location
+/// (`{data_dir}/models`, then where `make run` and `make test` put it) holding a model.
+pub fn model_dir(settings: &Settings) -> Option<PathBuf> {
+    if let Some(dir) = &settings.embedder_model_dir {
+        return Some(dir.clone());
     }
-    dirs
+    let mut defaults = vec![settings.data_dir.join("models").join("all-MiniLM-L6-v2")];
+    if let Some(home) = std::env::var_os("HOME") {
+        defaults.push(PathBuf::from(home).join(".cache/tendero/models/all-MiniLM-L6-v2"));
+    }
+    defaults
+        .into_iter()
+        .find(|d| MiniLmEmbedder::is_model_dir(d))
 }
 
 /// The embedder the settings ask for; see the module docs for the order.
@@ -38,31 +44,17 @@ pub async fn resolve(settings: &Settings) -> anyhow::Result<Arc<dyn Embedder>> {
     match settings.embedder {
         EmbedderChoice::Hash => Ok(Arc::new(HashEmbedder::new(HASH_DIM))),
         EmbedderChoice::Minilm => {
-            let dir = settings
-                .embedder_model_dir
-                .clone()
-                .or_else(|| {
-                    default_model_dirs(settings)
-                        .into_iter()
-                        .find(|d| MiniLmEmbedder::is_model_dir(d))
-                })
-                .context(
-                    "TENDERO_EMBEDDER=minilm needs a model folder: set TENDERO_EMBEDDER_MODEL_DIR \
+            let dir = model_dir(settings).context(
+                "TENDERO_EMBEDDER=minilm needs a model folder: set TENDERO_EMBEDDER_MODEL_DIR \
                      (`make run` fetches all-MiniLM-L6-v2 into ~/.cache/tendero/models)",
-                )?;
+            )?;
             load_minilm(dir).await
         }
         EmbedderChoice::Ollama => Ok(Arc::new(
             OllamaEmbedder::connect(&settings.ollama_url, &settings.ollama_embed_model).await?,
         )),
         EmbedderChoice::Auto => {
-            if let Some(dir) = &settings.embedder_model_dir {
-                return load_minilm(dir.clone()).await;
-            }
-            if let Some(dir) = default_model_dirs(settings)
-                .into_iter()
-                .find(|d| MiniLmEmbedder::is_model_dir(d))
-            {
+            if let Some(dir) = model_dir(settings) {
                 return load_minilm(dir).await;
             }
             match tokio::time::timeout(

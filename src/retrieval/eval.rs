@@ -284,19 +284,17 @@ pub async fn run(
     progress.start("consultas", queries.len() as u64);
     let mut embed_ms = Vec::with_capacity(queries.len());
     let mut vectors = Vec::with_capacity(queries.len());
-    for batch in queries.chunks(64) {
-        for query in batch {
-            let embedder = embedder.clone();
-            let text = query.text.clone();
-            let t = Instant::now();
-            let vector = tokio::task::spawn_blocking(move || embedder.embed(&[text.as_str()]))
-                .await??
-                .pop()
-                .context("no vector")?;
-            embed_ms.push(t.elapsed().as_secs_f64() * 1e3);
-            vectors.push(vector);
-        }
-        progress.advance(batch.len() as u64);
+    for query in &queries {
+        let embedder = embedder.clone();
+        let text = query.text.clone();
+        let t = Instant::now();
+        let vector = tokio::task::spawn_blocking(move || embedder.embed(&[text.as_str()]))
+            .await??
+            .pop()
+            .context("no vector")?;
+        embed_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        vectors.push(vector);
+        progress.advance(1);
     }
     progress.finish();
 

@@ -19,7 +19,7 @@ use anyhow::Context;
 use super::Embedder;
 use super::faiss_index::{IndexKind, VectorIndex};
 use super::fusion::Fusion;
-use super::store::{Chunk, ChunkKind, ChunkStore};
+use super::store::{Chunk, ChunkKind, ChunkStore, Read};
 use super::text::fold;
 
 /// Candidates each side of a hybrid search contributes before fusion.
@@ -254,7 +254,12 @@ impl SearchIndex {
         };
         let started = Instant::now();
         let from_file = loaded.is_some();
-        let chunks = store.scan(None, !from_file).await?;
+        let read = if from_file {
+            Read::Metadata
+        } else {
+            Read::WithVectors
+        };
+        let chunks = store.scan(None, read).await?;
         let vectors = match loaded {
             Some(index) => index,
             None => {
@@ -319,15 +324,21 @@ impl SearchIndex {
         }
     }
 
-    /// Content hash of every chunk of `kind`, by key (what incremental ingestion diffs).
-    pub fn hashes(&self, kind: ChunkKind) -> HashMap<i64, String> {
+    /// Content hash of the chunks of `kind` (only those of `keys` when given), by key:
+    /// what incremental ingestion diffs.
+    pub fn hashes(&self, kind: ChunkKind, keys: Option<&[i64]>) -> HashMap<i64, String> {
         let catalog = self.catalog.read().expect("catalog lock");
-        catalog
-            .meta
-            .iter()
-            .filter(|(_, m)| m.kind == kind)
-            .map(|(k, m)| (*k, m.content_hash.clone()))
-            .collect()
+        let entry = |key: &i64| {
+            catalog
+                .meta
+                .get(key)
+                .filter(|m| m.kind == kind)
+                .map(|m| (*key, m.content_hash.clone()))
+        };
+        match keys {
+            Some(keys) => keys.iter().filter_map(entry).collect(),
+            None => catalog.meta.keys().filter_map(entry).collect(),
+        }
     }
 
     /// Embeds texts on the blocking pool.
@@ -520,7 +531,7 @@ impl SearchIndex {
         if version == self.reflects.load(Ordering::Acquire) {
             return Ok(false);
         }
-        let current = self.store.scan(None, false).await?;
+        let current = self.store.scan(None, Read::Metadata).await?;
         let (changed, deletes) = {
             let catalog = self.catalog.read().expect("catalog lock");
             let present: HashSet<i64> = current.iter().map(|c| c.key).collect();

@@ -62,12 +62,23 @@ pub struct Chunk {
     pub precio_centavos: Option<i64>,
     pub stock: Option<i64>,
     pub activo: bool,
+    /// Written, never read back by [`ChunkStore::scan`] (the database holds it).
     pub title: String,
-    /// The text searched by BM25 and embedded into `vector`.
+    /// The text searched by BM25 and embedded into `vector`; likewise not read back.
     pub text: String,
     /// Hash of everything the chunk was built from, for incremental ingestion.
     pub content_hash: String,
     pub vector: Vec<f32>,
+}
+
+/// Which columns [`ChunkStore::scan`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    /// Key, metadata and content hash: what filters and syncs compare.
+    Metadata,
+    /// Also the vector: what FAISS is built from. (Title and text are never read
+    /// back: the database holds them.)
+    WithVectors,
 }
 
 /// The chunk table in a LanceDB database (a local folder or an object-store URI).
@@ -245,14 +256,9 @@ impl ChunkStore {
         if keys.is_empty() {
             return Ok(());
         }
-        for group in keys.chunks(1000) {
-            let list = group
-                .iter()
-                .map(i64::to_string)
-                .collect::<Vec<_>>()
-                .join(",");
+        for group in keys.chunks(KEYS_PER_FILTER) {
             self.table
-                .delete(&format!("key IN ({list})"))
+                .delete(&keys_filter(group))
                 .await
                 .context("deleting chunks from LanceDB")?;
         }
@@ -333,39 +339,9 @@ impl ChunkStore {
         Ok(hashes)
     }
 
-    /// Every key with its vector (`keys.len() * dim` values), to build FAISS from.
-    pub async fn vectors(&self) -> anyhow::Result<(Vec<i64>, Vec<f32>)> {
-        let mut stream = self
-            .table
-            .query()
-            .select(Select::columns(&["key", "vector"]))
-            .execute()
-            .await?;
-        let (mut keys, mut flat) = (Vec::new(), Vec::new());
-        while let Some(batch) = stream.try_next().await? {
-            keys.extend_from_slice(
-                batch
-                    .column_by_name("key")
-                    .context("key column")?
-                    .as_primitive::<Int64Type>()
-                    .values(),
-            );
-            let vectors = batch
-                .column_by_name("vector")
-                .context("vector column")?
-                .as_fixed_size_list();
-            flat.extend_from_slice(vectors.values().as_primitive::<Float32Type>().values());
-        }
-        Ok((keys, flat))
-    }
-
-    /// Every chunk matching the SQL `filter` (all when `None`); vectors are read only
-    /// when `with_vectors` (otherwise they are empty).
-    pub async fn scan(
-        &self,
-        filter: Option<&str>,
-        with_vectors: bool,
-    ) -> anyhow::Result<Vec<Chunk>> {
+    /// Every chunk matching the SQL `filter` (all when `None`), with the columns `read`
+    /// asks for; the others are left empty.
+    pub async fn scan(&self, filter: Option<&str>, read: Read) -> anyhow::Result<Vec<Chunk>> {
         let mut columns = vec![
             "key",
             "kind",
@@ -374,11 +350,9 @@ impl ChunkStore {
             "precio_centavos",
             "stock",
             "activo",
-            "title",
-            "text",
             "content_hash",
         ];
-        if with_vectors {
+        if read == Read::WithVectors {
             columns.push("vector");
         }
         let mut query = self.table.query().select(Select::columns(&columns));
@@ -396,13 +370,11 @@ impl ChunkStore {
     /// The chunks with these keys, vectors included.
     pub async fn get(&self, keys: &[i64]) -> anyhow::Result<Vec<Chunk>> {
         let mut chunks = Vec::with_capacity(keys.len());
-        for group in keys.chunks(1000) {
-            let list = group
-                .iter()
-                .map(i64::to_string)
-                .collect::<Vec<_>>()
-                .join(",");
-            chunks.extend(self.scan(Some(&format!("key IN ({list})")), true).await?);
+        for group in keys.chunks(KEYS_PER_FILTER) {
+            chunks.extend(
+                self.scan(Some(&keys_filter(group)), Read::WithVectors)
+                    .await?,
+            );
         }
         Ok(chunks)
     }
@@ -489,6 +461,14 @@ impl ChunkStore {
     }
 }
 
+/// Keys per `key IN (…)` filter, to keep each statement small.
+const KEYS_PER_FILTER: usize = 1000;
+
+fn keys_filter(keys: &[i64]) -> String {
+    let list: Vec<String> = keys.iter().map(i64::to_string).collect();
+    format!("key IN ({})", list.join(","))
+}
+
 fn read_chunks(batch: &RecordBatch, dim: usize, out: &mut Vec<Chunk>) -> anyhow::Result<()> {
     let column = |name: &str| {
         batch
@@ -502,8 +482,6 @@ fn read_chunks(batch: &RecordBatch, dim: usize, out: &mut Vec<Chunk>) -> anyhow:
     let precios = column("precio_centavos")?.as_primitive::<Int64Type>();
     let stocks = column("stock")?.as_primitive::<Int64Type>();
     let activos = column("activo")?.as_boolean();
-    let titles = column("title")?.as_string::<i32>();
-    let texts = column("text")?.as_string::<i32>();
     let hashes = column("content_hash")?.as_string::<i32>();
     let vectors = batch.column_by_name("vector").map(|c| {
         c.as_fixed_size_list()
@@ -524,8 +502,8 @@ fn read_chunks(batch: &RecordBatch, dim: usize, out: &mut Vec<Chunk>) -> anyhow:
             precio_centavos: int(precios, row),
             stock: int(stocks, row),
             activo: activos.value(row),
-            title: titles.value(row).to_owned(),
-            text: texts.value(row).to_owned(),
+            title: String::new(),
+            text: String::new(),
             content_hash: hashes.value(row).to_owned(),
             vector: vectors
                 .as_ref()

@@ -367,6 +367,22 @@ impl TestApp {
     }
 
     /// Signals shutdown and waits for the server to return.
+    /// Stops the server and hands over its data folder, which outlives the app (for
+    /// restart scenarios).
+    pub async fn stop_keeping_data(mut self) -> TempDir {
+        let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().expect("temp dir"));
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.server.take() {
+            handle
+                .await
+                .expect("server task")
+                .expect("server stopped cleanly");
+        }
+        dir
+    }
+
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());

@@ -74,7 +74,7 @@ fn hash_embedder_is_the_lexical_fallback() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lancedb_store_searches_spanish_text_with_filters() {
-    use tendero::retrieval::store::{Chunk, ChunkKind, ChunkStore};
+    use tendero::retrieval::store::{Chunk, ChunkKind, ChunkStore, Read};
 
     let dir = tempfile::tempdir().unwrap();
     let uri = dir.path().join("lancedb");
@@ -207,9 +207,9 @@ async fn lancedb_store_searches_spanish_text_with_filters() {
             .unwrap()
             .is_empty()
     );
-    let (ids, flat) = store.vectors().await.unwrap();
-    assert_eq!(ids.len(), 3);
-    assert_eq!(flat.len(), 3 * 64);
+    let rows = store.scan(None, Read::WithVectors).await.unwrap();
+    assert_eq!(rows.len(), 3);
+    assert!(rows.iter().all(|c| c.vector.len() == 64));
 
     // Reopening sees the data; another dimension is refused.
     let reopened = ChunkStore::open(uri, "chunks", 64, "Spanish")

@@ -75,19 +75,35 @@ async fn the_demo_shop_loads_on_first_start_and_is_searchable() {
             .contains("hash:384")
     );
 
-    // A restart with an unchanged catalog keeps it (no second demo load) and loads
-    // the saved FAISS file.
+    // A restart keeps the catalog as it was left (one product deleted here): the demo
+    // is not loaded again, and the index matches; FAISS was saved at shutdown (loading
+    // it by tag is a unit test of its own).
+    let first = producto::Entity::find().one(db).await.unwrap().unwrap();
+    app.delete(&format!("/api/productos/{}", first.id), &app.admin)
+        .await
+        .expect(200);
     let settings = (**app.state.settings()).clone();
-    app.stop().await.unwrap();
+    let _data = app.stop_keeping_data().await;
+    let saved = std::fs::read_dir(settings.faiss_dir())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "faiss")
+        })
+        .count();
+    assert_eq!(saved, 1);
     let state = tendero::app::AppState::build(settings).await.unwrap();
     assert_eq!(
         producto::Entity::find()
             .count(state.db().conn())
             .await
             .unwrap(),
-        expected
+        expected - 1
     );
-    assert_eq!(state.index().status().chunks, status.chunks);
+    assert_eq!(state.index().status().chunks, status.chunks - 1);
 }
 
 /// Every filter, in every mode: nothing that fails it comes back, and when at least
@@ -306,6 +322,66 @@ async fn searches_are_recorded_as_events() {
     assert_eq!(event.datos["modo"], "hybrid");
     assert_eq!(event.datos["en_stock"], true);
     assert_eq!(event.datos["resultados"], 1);
+}
+
+/// `TENDERO_EMBEDDER=ollama` embeds through Ollama's `/api/embed` (here a fake one
+/// served by the test, answering with hashing-embedder vectors).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ollama_embedder_serves_search() {
+    use axum::Json;
+    use axum::routing::post;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tendero::retrieval::{Embedder, HashEmbedder};
+
+    let texts_seen = Arc::new(AtomicUsize::new(0));
+    let seen = texts_seen.clone();
+    let fake = axum::Router::new().route(
+        "/api/embed",
+        post(move |Json(body): Json<Value>| {
+            let seen = seen.clone();
+            async move {
+                assert_eq!(body["model"], "fake-embed");
+                let inputs: Vec<String> = match &body["input"] {
+                    Value::String(s) => vec![s.clone()],
+                    Value::Array(items) => items
+                        .iter()
+                        .map(|i| i.as_str().unwrap().to_owned())
+                        .collect(),
+                    other => panic!("unexpected input {other}"),
+                };
+                seen.fetch_add(inputs.len(), Ordering::Relaxed);
+                let embedder = HashEmbedder::new(32);
+                let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+                Json(json!({"model": "fake-embed", "embeddings": embedder.embed(&refs).unwrap()}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, fake).await });
+
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        s.embedder = tendero::config::EmbedderChoice::Ollama;
+        s.ollama_url = url;
+        s.ollama_embed_model = "fake-embed".to_owned();
+    })
+    .await
+    .unwrap();
+    assert_eq!(app.state.index().status().embedder, "ollama:fake-embed:32");
+    let before = texts_seen.load(Ordering::Relaxed);
+    app.new_producto("TERMO-1", "79900", 2).await;
+    app.new_producto("SILLA-2", "129900", 5).await;
+    assert!(
+        texts_seen.load(Ordering::Relaxed) > before,
+        "the product was not embedded"
+    );
+    let body = app
+        .search(&[("q", "TERMO-1"), ("modo", "vector")])
+        .await
+        .expect(200);
+    assert_eq!(results(&body)[0]["producto"]["sku"], "TERMO-1");
+    assert_eq!(body["embedder"], "ollama:fake-embed:32");
 }
 
 on_every_backend!(
