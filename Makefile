@@ -23,7 +23,7 @@ TENDERO_DATA_DIR ?= data
 TENDERO_ADMIN_EMAIL ?= admin@tendero.local
 ADMIN_PASSWORD_FILE := $(TENDERO_DATA_DIR)/.admin-password
 
-.PHONY: run test deps build fmt lint bench bench-export bench-search clean-data
+.PHONY: run test test-frontend deps build fmt lint bench bench-export bench-search bench-agent clean-data
 
 ## make run: install what is missing, build in release mode, start on http://127.0.0.1:8000
 run: deps build
@@ -38,9 +38,14 @@ run: deps build
 	$(BIN) serve
 
 ## make test: install what is missing and run every test (release profile, shared with make run)
-test: deps
+test: deps test-frontend
 	@bash scripts/fetch-minilm.sh $(MINILM_DIR)
 	TENDERO_TEST_MINILM_DIR=$(MINILM_DIR) OMP_NUM_THREADS=1 $(CARGO) test --release --workspace --locked
+
+# Node.js and the official socket.io-client, which the Socket.IO tests drive.
+test-frontend:
+	@command -v node >/dev/null && command -v npm >/dev/null || bash scripts/install-deps.sh nodejs npm
+	cd test_frontend && npm ci --no-audit --no-fund --loglevel=error
 
 build:
 	$(CARGO) build --release --locked --workspace --bins
@@ -66,6 +71,11 @@ bench-export: deps build
 bench-search: deps build
 	@bash scripts/fetch-minilm.sh $(MINILM_DIR)
 	TENDERO_EMBEDDER_MODEL_DIR=$(MINILM_DIR) OMP_NUM_THREADS=1 bash benches/search.sh
+
+## make bench-agent: time to first token, 200 concurrent conversations, idle connections (README)
+bench-agent: deps build test-frontend
+	@bash scripts/fetch-minilm.sh $(MINILM_DIR)
+	TENDERO_EMBEDDER_MODEL_DIR=$(MINILM_DIR) bash benches/agent.sh
 
 clean-data:
 	rm -rf $(TENDERO_DATA_DIR)

@@ -16,6 +16,7 @@ use rand::RngCore;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+use crate::agent::Agent;
 use crate::auth::{JwtKeys, hash_password};
 use crate::catalog;
 use crate::config::Settings;
@@ -39,6 +40,7 @@ struct Inner {
     dummy_hash: String,
     index: Arc<SearchIndex>,
     events: EventLog,
+    agent: Arc<Agent>,
     /// Products whose stock orders changed, re-indexed by the upkeep task.
     stock_changed: Arc<std::sync::Mutex<HashSet<i64>>>,
 }
@@ -88,6 +90,7 @@ impl AppState {
             Duration::from_millis(settings.index_poll_ms),
         );
         let events = EventLog::start(db.clone());
+        let agent = Arc::new(Agent::new(&settings).context("preparing the sales agent")?);
 
         Ok(Self(Arc::new(Inner {
             settings: Arc::new(settings),
@@ -97,12 +100,17 @@ impl AppState {
             dummy_hash,
             index,
             events,
+            agent,
             stock_changed,
         })))
     }
 
     pub fn index(&self) -> &Arc<SearchIndex> {
         &self.0.index
+    }
+
+    pub fn agent(&self) -> &Agent {
+        &self.0.agent
     }
 
     pub fn events(&self) -> &EventLog {

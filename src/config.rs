@@ -62,6 +62,17 @@ pub enum EmbedderChoice {
     Hash,
 }
 
+/// Which generator writes the answers. `Auto` uses Ollama and falls back to the
+/// extractive generator while Ollama cannot be reached.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum GeneratorChoice {
+    #[default]
+    Auto,
+    Ollama,
+    Extractive,
+}
+
 /// Everything Tendero can be told, with the defaults of the embedded mode.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -117,10 +128,31 @@ pub struct Settings {
     /// A local sentence-embedding model folder (config.json, tokenizer.json,
     /// model.safetensors), e.g. all-MiniLM-L6-v2.
     pub embedder_model_dir: Option<PathBuf>,
-    /// Ollama server, for embeddings when chosen (and, with the agent, generation).
+    /// Ollama server: the generator, and the embedder when chosen.
     pub ollama_url: String,
     /// Ollama model for `/api/embed`.
     pub ollama_embed_model: String,
+    /// Ollama chat model that writes the answers (it should support tool calls).
+    pub ollama_model: String,
+    /// Which generator writes the answers (see [`GeneratorChoice`]).
+    pub generator: GeneratorChoice,
+    /// The agent's instructions; `None` means the built-in Spanish sales prompt.
+    pub system_prompt: Option<String>,
+    /// Earlier messages of a conversation given to the model with a new question.
+    pub history_messages: usize,
+    /// Products and document passages retrieved for each question.
+    pub context_products: usize,
+    pub context_documents: usize,
+    /// Answers generated at once; more wait up to `generation_queue_ms`, then are
+    /// told the service is busy.
+    pub max_generations: usize,
+    pub generation_queue_ms: u64,
+    /// Seconds the generator may take to its first piece, and to the whole answer.
+    pub first_token_timeout_secs: u64,
+    pub generation_timeout_secs: u64,
+    /// Questions each client (socket, user or IP) may ask per minute, and in a burst.
+    pub chat_rate_limit_per_minute: u32,
+    pub chat_rate_limit_burst: u32,
     /// Language of the full-text analyzer (stemming, stop words): Spanish, English…
     pub search_language: String,
     /// Longest search query accepted, in characters.
@@ -166,6 +198,18 @@ impl Default for Settings {
             embedder_model_dir: None,
             ollama_url: "http://127.0.0.1:11434".to_owned(),
             ollama_embed_model: "nomic-embed-text".to_owned(),
+            ollama_model: "qwen2.5:3b-instruct".to_owned(),
+            generator: GeneratorChoice::Auto,
+            system_prompt: None,
+            history_messages: 8,
+            context_products: 5,
+            context_documents: 2,
+            max_generations: 4,
+            generation_queue_ms: 10_000,
+            first_token_timeout_secs: 60,
+            generation_timeout_secs: 180,
+            chat_rate_limit_per_minute: 20,
+            chat_rate_limit_burst: 5,
             search_language: "Spanish".to_owned(),
             search_max_query_chars: 2000,
             demo: true,
@@ -230,6 +274,18 @@ impl Settings {
         if self.search_max_query_chars == 0 || self.index_poll_ms == 0 {
             return Err(ConfigError::Invalid(
                 "TENDERO_SEARCH_MAX_QUERY_CHARS and TENDERO_INDEX_POLL_MS must be at least 1"
+                    .to_owned(),
+            ));
+        }
+        if self.max_generations == 0
+            || self.first_token_timeout_secs == 0
+            || self.generation_timeout_secs == 0
+            || self.chat_rate_limit_per_minute == 0
+            || self.chat_rate_limit_burst == 0
+        {
+            return Err(ConfigError::Invalid(
+                "TENDERO_MAX_GENERATIONS, TENDERO_FIRST_TOKEN_TIMEOUT_SECS, \
+                 TENDERO_GENERATION_TIMEOUT_SECS and TENDERO_CHAT_RATE_LIMIT_* must be at least 1"
                     .to_owned(),
             ));
         }

@@ -73,6 +73,12 @@ pub enum ApiError {
         component: &'static str,
         message: String,
     },
+    #[error("hay demasiadas respuestas en curso: reintenta en unos segundos")]
+    Busy,
+    #[error("el generador de respuestas no está disponible: {0}")]
+    GeneratorUnavailable(String),
+    #[error("la respuesta se detuvo a pedido del cliente")]
+    Cancelled,
     #[error("error interno")]
     Internal(#[source] anyhow::Error),
 }
@@ -105,6 +111,9 @@ impl ApiError {
             Self::RateLimited { .. } => "rate_limited",
             Self::Timeout => "timeout",
             Self::Unavailable { .. } => "service_unavailable",
+            Self::Busy => "busy",
+            Self::GeneratorUnavailable(_) => "generator_unavailable",
+            Self::Cancelled => "cancelled",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -130,7 +139,12 @@ impl ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Timeout | Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Timeout
+            | Self::Unavailable { .. }
+            | Self::Busy
+            | Self::GeneratorUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            // nginx's "client closed request": only ever logged, the client is gone.
+            Self::Cancelled => StatusCode::from_u16(499).expect("valid status code"),
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -195,6 +209,11 @@ impl IntoResponse for ApiError {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            Self::Busy => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }
             Self::Unauthorized(_) => {
                 response

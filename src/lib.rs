@@ -8,12 +8,16 @@
 //! - [`db`]: the connection, write transactions and SeaORM entities.
 //! - [`auth`]: password hashing, JWTs and roles.
 //! - [`error`]: the one API error type and its stable codes.
+//! - [`agent`]: the sales agent's answer pipeline, memory, tools and price guard.
+//! - [`llm`]: the generators: Ollama's chat API and the extractive fallback.
+//! - [`socket`]: the Socket.IO chat transport.
 //! - [`retrieval`]: embedders, the LanceDB chunk store (BM25), FAISS, hybrid search, evaluation.
 //! - [`catalog`]: product files and shop documents into the database and the search index.
 //! - [`events`]: the event log (searches) written in the background.
 //! - [`export`]: CSV/JSON/JSONL reports streamed in constant memory.
 //! - [`cli`]: the `tendero` command line.
 
+pub mod agent;
 pub mod app;
 pub mod auth;
 pub mod catalog;
@@ -24,6 +28,8 @@ pub mod error;
 pub mod events;
 pub mod export;
 pub mod http;
+pub mod llm;
 pub mod retrieval;
 pub mod shop;
+pub mod socket;
 pub mod telemetry;

@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261121_000001_shop;
 mod m20261121_000002_catalog;
+mod m20261121_000003_conversations;
 
 /// Every migration in order.
 pub struct Migrator;
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261121_000001_shop::Migration),
             Box::new(m20261121_000002_catalog::Migration),
+            Box::new(m20261121_000003_conversations::Migration),
         ]
     }
 }

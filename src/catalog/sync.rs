@@ -20,7 +20,7 @@ use super::Progress;
 use super::docs;
 
 /// Chunks one document may have at most (keys are spaced by this).
-const MAX_CHUNKS_PER_DOC: i64 = 100_000;
+pub const MAX_CHUNKS_PER_DOC: i64 = 100_000;
 /// Texts embedded per call (and per progress step).
 const EMBED_BATCH: usize = 256;
 

@@ -64,6 +64,7 @@ pub const PEDIDO_COLUMNS: &[&str] = &[
     "total",
     "notas",
     "direccion_envio",
+    "conversacion_id",
     "created_at",
     "updated_at",
 ];
@@ -162,6 +163,7 @@ pub struct PedidoRow {
     pub total_centavos: i64,
     pub notas: Option<String>,
     pub direccion_envio: Option<String>,
+    pub conversacion_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -177,7 +179,8 @@ impl Record for PedidoRow {
             5 => Cell::Money(Money::from_cents(self.total_centavos)),
             6 => self.notas.as_deref().into(),
             7 => self.direccion_envio.as_deref().into(),
-            8 => Cell::Time(self.created_at),
+            8 => self.conversacion_id.as_deref().into(),
+            9 => Cell::Time(self.created_at),
             _ => Cell::Time(self.updated_at),
         }
     }
@@ -292,6 +295,7 @@ fn pedidos_query() -> sea_orm::Select<pedido::Entity> {
             pedido::Column::TotalCentavos,
             pedido::Column::Notas,
             pedido::Column::DireccionEnvio,
+            pedido::Column::ConversacionId,
             pedido::Column::CreatedAt,
             pedido::Column::UpdatedAt,
         ])

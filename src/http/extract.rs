@@ -176,6 +176,30 @@ where
     }
 }
 
+/// The signed-in staff member when the request carries a token; anonymous
+/// requests pass as `None`, a bad token is refused.
+#[derive(Debug, Clone)]
+pub struct MaybeStaff(pub Option<Staff>);
+
+impl<S> FromRequestParts<S> for MaybeStaff
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if parts.extensions.get::<Identity>().is_none()
+            && !parts.headers.contains_key(header::AUTHORIZATION)
+        {
+            return Ok(Self(None));
+        }
+        Staff::from_request_parts(parts, state)
+            .await
+            .map(|s| Self(Some(s)))
+    }
+}
+
 impl<S> FromRequestParts<S> for Admin
 where
     AppState: FromRef<S>,

@@ -5,6 +5,7 @@
 
 mod auth;
 mod clientes;
+mod conversaciones;
 mod exportar;
 pub mod extract;
 pub mod metrics;
@@ -12,6 +13,7 @@ mod openapi;
 mod ops;
 mod pedidos;
 mod productos;
+pub mod query;
 pub mod rate_limit;
 pub mod search;
 
@@ -85,6 +87,8 @@ pub fn router(state: AppState) -> Router {
                 .patch(pedidos::update)
                 .delete(pedidos::delete),
         )
+        .route("/api/conversaciones", get(conversaciones::list))
+        .route("/api/conversaciones/{chat_id}", get(conversaciones::get))
         .route("/openapi.json", get(openapi::document))
         .route("/docs", get(openapi::docs_page))
         .layer(rate_limit::api_layer(&settings));
@@ -106,10 +110,24 @@ pub fn router(state: AppState) -> Router {
             get(metrics::render).with_state(state.metrics().clone()),
         );
 
+    // Answers have their own first-token and total timeouts, and stream for as long
+    // as they are written: the request timeout bounds every other route.
+    let bounded =
+        Router::new()
+            .merge(api)
+            .merge(exports)
+            .merge(ops)
+            .layer(middleware::from_fn_with_state(
+                Duration::from_secs(settings.request_timeout_secs),
+                timeout,
+            ));
+    let answers = Router::new()
+        .route("/api/query/text", post(query::text))
+        .layer(rate_limit::chat_layer(&settings));
+
     Router::new()
-        .merge(api)
-        .merge(exports)
-        .merge(ops)
+        .merge(bounded)
+        .merge(answers)
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
@@ -120,10 +138,6 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             settings.max_body_bytes,
             refuse_oversized,
-        ))
-        .layer(middleware::from_fn_with_state(
-            Duration::from_secs(settings.request_timeout_secs),
-            timeout,
         ))
         .layer(CatchPanicLayer::custom(panic_response))
         // Outside the body limit, the timeout and the panic guard, so that 413, 503 and
@@ -144,6 +158,9 @@ pub fn router(state: AppState) -> Router {
                 }),
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        // Outermost: Socket.IO traffic (polling and WebSocket under /socket.io/) has
+        // its own limits and must not be compressed or cut by the request timeout.
+        .layer(crate::socket::layer(state.clone()))
         .with_state(state)
 }
 

@@ -8,13 +8,13 @@ use axum::response::Html;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, clientes, exportar, pedidos, productos, search};
+use super::{auth, clientes, conversaciones, exportar, pedidos, productos, query, search};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Tendero API",
-        description = "Tendero API: public product search; for staff, customers, products, \
+        description = "Tendero API: public product search and sales-agent answers; for staff, customers, products, \
                        orders, reports and auth. \
                        Errors are always {\"error\": {\"code\", \"message\"}}."
     ),
@@ -26,6 +26,7 @@ use super::{auth, clientes, exportar, pedidos, productos, search};
         pedidos::list, pedidos::get, pedidos::create, pedidos::update, pedidos::delete,
         exportar::export, exportar::list_files, exportar::download_file,
         search::search,
+        query::text, conversaciones::list, conversaciones::get,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -35,6 +36,8 @@ use super::{auth, clientes, exportar, pedidos, productos, search};
         (name = "pedidos", description = "Orders"),
         (name = "exportar", description = "Reports: CSV, JSON and JSON Lines"),
         (name = "búsqueda", description = "Public product search (hybrid: vectors + BM25)"),
+        (name = "agente", description = "The sales agent: answers (JSON or SSE; also over \
+                                          Socket.IO) and, for staff, the conversations"),
     )
 )]
 pub struct ApiDoc;

@@ -114,6 +114,14 @@ pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Readiness>)
             }),
         },
     );
+    let generator = app.agent().status().await;
+    components.insert(
+        "generator",
+        Component {
+            status: if generator.available { "ok" } else { "down" },
+            detail: Some(generator.detail),
+        },
+    );
     let db_ok = db_ok && lancedb_ok;
     let status = if db_ok {
         StatusCode::OK

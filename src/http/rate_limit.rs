@@ -100,6 +100,16 @@ pub fn export_layer(settings: &Settings) -> Layer {
     )
 }
 
+/// The limit on questions to the sales agent (each costs a generation).
+pub fn chat_layer(settings: &Settings) -> Layer {
+    let period = Duration::from_millis(60_000 / u64::from(settings.chat_rate_limit_per_minute));
+    layer(
+        period,
+        settings.chat_rate_limit_burst,
+        settings.trust_forwarded_for,
+    )
+}
+
 /// A limiter replenishing one request per `period` up to `burst`, plus a task that
 /// forgets idle clients every minute.
 fn layer(period: Duration, burst: u32, trust_forwarded_for: bool) -> Layer {

@@ -1,28 +1,24 @@
 //! `GET /api/search`: ranked products for a query, without the LLM. Public and rate
 //! limited like the rest of the API; every search is recorded in the event log.
 //!
-//! Prices, stock and names come from the database at answer time, and the filters are
-//! checked once more against those live values, so a product whose price or stock
-//! changed a moment ago is never shown on the wrong side of a filter.
+//! Prices, stock and names come from the database at answer time (see
+//! [`crate::retrieval::live`]).
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use axum::Json;
 use axum::extract::State;
 use rust_decimal::Decimal;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::app::AppState;
-use crate::db::entities::producto;
 use crate::error::ApiError;
 use crate::http::ErrorBody;
 use crate::http::extract::ApiQuery;
+use crate::retrieval::live;
 use crate::retrieval::search::{Filters, Mode};
 use crate::retrieval::store::ChunkKind;
-use crate::retrieval::text::fold;
 use crate::shop::productos::Producto;
 use crate::shop::types::{FieldError, Money};
 
@@ -128,23 +124,6 @@ fn validate(app: &AppState, query: &SearchQuery) -> Result<(String, Filters, usi
     Ok((q.to_owned(), filters, k))
 }
 
-/// Whether the product, as the database has it now, passes the filters.
-fn still_matches(p: &producto::Model, filters: &Filters) -> bool {
-    p.activo
-        && p.eliminado_at.is_none()
-        && filters
-            .categoria
-            .as_deref()
-            .is_none_or(|c| fold(c) == fold(&p.categoria))
-        && filters
-            .precio_min
-            .is_none_or(|min| p.precio_centavos >= min)
-        && filters
-            .precio_max
-            .is_none_or(|max| p.precio_centavos <= max)
-        && (!filters.en_stock || p.stock > 0)
-}
-
 #[utoipa::path(get, path = "/api/search", tag = "búsqueda", params(SearchQuery),
     responses((status = 200, body = SearchResponse), (status = 400, body = ErrorBody),
         (status = 429, body = ErrorBody)))]
@@ -156,43 +135,16 @@ pub async fn search(
     let (q, filters, k) = validate(&app, &query)?;
     let modo = query.modo.unwrap_or(Mode::Hybrid);
     let index = app.index();
-    let mut attempts = 0;
-    let (outcome, resultados) = loop {
-        attempts += 1;
-        let outcome = index
-            .search(&q, modo, &filters, k)
-            .await
-            .map_err(ApiError::Internal)?;
-        let ids: Vec<i64> = outcome.hits.iter().map(|h| h.key).collect();
-        let mut rows: HashMap<i64, producto::Model> = producto::Entity::find()
-            .filter(producto::Column::Id.is_in(ids.iter().copied()))
-            .all(app.db().conn())
-            .await?
-            .into_iter()
-            .map(|p| (p.id, p))
-            .collect();
-        let stale = outcome
-            .hits
-            .iter()
-            .any(|h| rows.get(&h.key).is_none_or(|p| p.eliminado_at.is_some()));
-        // A hit the database no longer has means another process changed the
-        // catalog and this node has not caught up yet: catch up now and ask again.
-        if stale && attempts < 3 && index.refresh().await.map_err(ApiError::Internal)? {
-            continue;
-        }
-        let resultados: Vec<Resultado> = outcome
-            .hits
-            .iter()
-            .filter_map(|hit| {
-                let row = rows.remove(&hit.key)?;
-                still_matches(&row, &filters).then(|| Resultado {
-                    score: hit.score,
-                    producto: row.into(),
-                })
-            })
-            .collect();
-        break (outcome, resultados);
-    };
+    let (outcome, hits) = live::products(index, app.db(), &q, modo, &filters, k)
+        .await
+        .map_err(ApiError::Internal)?;
+    let resultados: Vec<Resultado> = hits
+        .into_iter()
+        .map(|hit| Resultado {
+            score: hit.score,
+            producto: hit.producto.into(),
+        })
+        .collect();
     let total_ms = started.elapsed().as_secs_f64() * 1e3;
     app.events().record(
         "busqueda",

@@ -10,6 +10,7 @@ pub mod eval;
 pub mod faiss_index;
 pub mod fusion;
 pub mod hash;
+pub mod live;
 pub mod minilm;
 pub mod search;
 pub mod store;

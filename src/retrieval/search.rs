@@ -436,7 +436,8 @@ impl SearchIndex {
         let bm25_hits = if mode == Mode::Vector {
             Vec::new()
         } else {
-            self.store.full_text(query, pool, Some(&sql)).await?
+            self.bm25_candidates(query, pool, filters, categorias.as_ref(), &sql)
+                .await?
         };
         let ranked = match mode {
             Mode::Vector => vector_hits,
@@ -452,6 +453,42 @@ impl SearchIndex {
             embed_ms: 0.0,
             search_ms: started.elapsed().as_secs_f64() * 1e3,
         })
+    }
+
+    /// BM25 candidates. Selective filters go to LanceDB as a prefilter. Otherwise
+    /// the query runs unfiltered (a prefilter reads the filter columns of every row,
+    /// which costs more than the search itself) and the hits are filtered in memory
+    /// with over-fetch, falling back to the prefilter when too many were dropped.
+    async fn bm25_candidates(
+        &self,
+        query: &str,
+        k: usize,
+        filters: &Filters,
+        categorias: Option<&HashSet<String>>,
+        sql: &str,
+    ) -> anyhow::Result<Vec<(i64, f32)>> {
+        if filters.is_selective() {
+            return self.store.full_text(query, k, Some(sql)).await;
+        }
+        let fetch = k * 2;
+        let raw = self.store.full_text(query, fetch, None).await?;
+        let exhausted = raw.len() < fetch;
+        let kept: Vec<(i64, f32)> = {
+            let catalog = self.catalog.read().expect("catalog lock");
+            raw.into_iter()
+                .filter(|(key, _)| {
+                    catalog
+                        .meta
+                        .get(key)
+                        .is_some_and(|m| filters.matches(m, categorias))
+                })
+                .take(k)
+                .collect()
+        };
+        if kept.len() == k || exhausted {
+            return Ok(kept);
+        }
+        self.store.full_text(query, k, Some(sql)).await
     }
 
     async fn vector_candidates(

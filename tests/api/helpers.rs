@@ -118,6 +118,9 @@ pub fn test_settings(dir: &TempDir) -> Settings {
         embedder: EmbedderChoice::Hash,
         demo: false,
         index_poll_ms: 50,
+        // Nothing listens there: answers come from the extractive generator unless a
+        // test starts a fake Ollama and points this at it.
+        ollama_url: "http://127.0.0.1:9".to_owned(),
         ..Settings::default()
     }
 }
@@ -192,6 +195,11 @@ pub async fn spawn_app_with(
         }
     }
     tweak(&mut settings);
+    Some(serve(settings, dir, pg_database).await)
+}
+
+/// Starts the server on `settings`, owning the data folder (and test database).
+async fn serve(settings: Settings, dir: TempDir, pg_database: Option<(String, String)>) -> TestApp {
     let state = AppState::build(settings).await.expect("building the app");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -211,7 +219,7 @@ pub async fn spawn_app_with(
         pg_database,
     };
     app.admin = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    Some(app)
+    app
 }
 
 impl TestApp {
@@ -381,6 +389,14 @@ impl TestApp {
                 .expect("server stopped cleanly");
         }
         dir
+    }
+
+    /// Stops the server and starts a new one on the same data and settings.
+    pub async fn restart(mut self) -> TestApp {
+        let settings = (**self.state.settings()).clone();
+        let pg_database = self.pg_database.take();
+        let dir = self.stop_keeping_data().await;
+        serve(settings, dir, pg_database).await
     }
 
     pub async fn stop(mut self) -> anyhow::Result<()> {

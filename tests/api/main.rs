@@ -1,8 +1,11 @@
 //! Tendero's integration tests: one binary, the real server on a random port, real
 //! HTTP, a real SQLite file and (when configured) a real PostgreSQL database.
 
+mod fake_ollama;
 mod helpers;
+mod socket_client;
 
+mod agent;
 mod auth;
 mod cli;
 mod clientes;
@@ -13,3 +16,4 @@ mod productos;
 mod retrieval;
 mod robustness;
 mod search;
+mod socket;

@@ -4,8 +4,10 @@
 //! [`crate::shop::types::Money`]); timestamps are UTC.
 
 pub mod cliente;
+pub mod conversacion;
 pub mod documento;
 pub mod evento;
+pub mod mensaje;
 pub mod pedido;
 pub mod pedido_item;
 pub mod producto;

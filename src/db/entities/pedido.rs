@@ -13,6 +13,8 @@ pub struct Model {
     pub total_centavos: i64,
     pub notas: Option<String>,
     pub direccion_envio: Option<String>,
+    /// The conversation the agent took this order in.
+    pub conversacion_id: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -49,8 +49,17 @@ async fn load_items<C: ConnectionTrait>(
 }
 
 /// Creates an order with its lines, checking and decrementing stock atomically.
-#[tracing::instrument(skip(db, input), fields(cliente_id = input.cliente_id))]
 pub async fn create(db: &Db, input: NuevoPedido) -> Result<Pedido, ApiError> {
+    create_in(db, input, None).await
+}
+
+/// [`create`], for an order taken in the conversation `conversacion_id`.
+#[tracing::instrument(skip(db, input), fields(cliente_id = input.cliente_id))]
+pub async fn create_in(
+    db: &Db,
+    input: NuevoPedido,
+    conversacion_id: Option<&str>,
+) -> Result<Pedido, ApiError> {
     let request = OrderRequest::parse(input)?;
     let txn = db.begin_write().await?;
 
@@ -119,6 +128,7 @@ pub async fn create(db: &Db, input: NuevoPedido) -> Result<Pedido, ApiError> {
         total_centavos: Set(total.cents()),
         notas: Set(request.notas),
         direccion_envio: Set(request.direccion_envio),
+        conversacion_id: Set(conversacion_id.map(str::to_owned)),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()

@@ -104,6 +104,8 @@ pub struct Pedido {
     pub total: Money,
     pub notas: Option<String>,
     pub direccion_envio: Option<String>,
+    /// The conversation the sales agent took the order in.
+    pub conversacion_id: Option<String>,
     pub items: Vec<Linea>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -118,6 +120,7 @@ impl Pedido {
             total: Money::from_cents(m.total_centavos),
             notas: m.notas,
             direccion_envio: m.direccion_envio,
+            conversacion_id: m.conversacion_id,
             items: items.into_iter().map(Into::into).collect(),
             created_at: m.created_at,
             updated_at: m.updated_at,

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Sales-agent benchmark, with a fake Ollama (benches/agent/fake_ollama.mjs) that
+# writes one token every 20 ms:
+#   1. time to first token through Tendero minus straight from the fake, over SSE
+#      and Socket.IO (retrieval on the demo shop included);
+#   2. 200 Socket.IO conversations streaming at once: all complete, none mixed,
+#      per-token relay delay (client receipt minus the fake's write time);
+#   3. server RSS with 1,000 and 5,000 idle Socket.IO connections.
+# Usage: benches/agent.sh   (make bench-agent)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source benches/common.sh
+
+TARGET=${CARGO_TARGET_DIR:-$HOME/.cache/tendero/target}
+BIN=$TARGET/release/tendero
+PORT=${PORT:-18441}
+FAKE_PORT=${FAKE_PORT:-18442}
+BASE=http://127.0.0.1:$PORT
+FAKE=http://127.0.0.1:$FAKE_PORT
+export FRONTEND_DIR=$PWD/test_frontend
+SAMPLES=${SAMPLES:-200}
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+node benches/agent/fake_ollama.mjs "$FAKE_PORT" 20 30 > /dev/null &
+FAKE_PID=$!
+trap 'stop_server; kill $FAKE_PID 2>/dev/null' EXIT
+
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+
+machine
+start_server sqlite TENDERO_DEMO=true TENDERO_EMBEDDER=auto TENDERO_OLLAMA_URL="$FAKE" \
+  TENDERO_OLLAMA_MODEL=bench TENDERO_LOG_LEVEL=warn \
+  TENDERO_CHAT_RATE_LIMIT_PER_MINUTE=10000000 TENDERO_CHAT_RATE_LIMIT_BURST=10000000 \
+  TENDERO_RATE_LIMIT_PER_SECOND=10000000 TENDERO_RATE_LIMIT_BURST=10000000 \
+  TENDERO_MAX_GENERATIONS=512
+echo "embedder: $(curl -sf "$BASE/ready" | json '["components"]["embedder"]["detail"]')"
+
+echo "## time to first token (ms), $SAMPLES questions per path"
+node benches/agent/client.mjs ttft "$FAKE" "$BASE" "$SAMPLES"
+
+echo "## 200 concurrent Socket.IO conversations (30 tokens each)"
+node benches/agent/client.mjs concurrent "$BASE" 200
+
+echo "## RSS with idle Socket.IO connections"
+for n in 1000 5000; do
+  before=$(rss_kb "$PID")
+  coproc IDLE { node benches/agent/client.mjs idle "$BASE" "$n"; }
+  read -r line <&"${IDLE[0]}"
+  sleep 2 # let the server settle after the handshakes (nothing to poll for)
+  after=$(rss_kb "$PID")
+  echo "$line: RSS $((before / 1024)) MB -> $((after / 1024)) MB, $(( (after - before) / n )) KB per connection"
+  exec {IDLE[1]}>&-
+  wait "$IDLE_PID" 2>/dev/null || true
+done

@@ -1,0 +1,160 @@
+// The agent benchmark's client. Modes:
+//   ttft DIRECT_URL BASE N      first-token time straight from the fake, over SSE
+//                               and over Socket.IO (N sequential questions each)
+//   concurrent BASE N           N Socket.IO conversations streaming at once
+//   idle BASE N                 opens N Socket.IO connections and keeps them idle
+//                               until stdin closes (prints "connected N")
+// Prints one JSON object with the figures (times in ms).
+import { createRequire } from "node:module";
+
+const require = createRequire(process.env.FRONTEND_DIR + "/package.json");
+const { io } = require("socket.io-client");
+const now = () => performance.timeOrigin + performance.now();
+const [mode, ...args] = process.argv.slice(2);
+
+const quantile = (values, q) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+};
+const summary = (values) => ({
+  n: values.length,
+  p50: +quantile(values, 0.5).toFixed(2),
+  p99: +quantile(values, 0.99).toFixed(2),
+});
+
+// Time to the first byte of the first NDJSON line from the fake itself.
+async function directFirstToken(url) {
+  const started = now();
+  const response = await fetch(url + "/api/chat", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ model: "bench", messages: [{ role: "user", content: "directo" }], stream: true }),
+  });
+  const reader = response.body.getReader();
+  await reader.read();
+  const elapsed = now() - started;
+  await reader.cancel();
+  return elapsed;
+}
+
+// Time to the first `response` piece over SSE.
+async function sseFirstToken(base, question) {
+  const started = now();
+  const response = await fetch(base + "/api/query/text", {
+    method: "POST",
+    headers: { "content-type": "application/json", accept: "text/event-stream" },
+    body: JSON.stringify({ query: question }),
+  });
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error("stream ended before a piece: " + text);
+    text += decoder.decode(value, { stream: true });
+    if (text.includes("event: response")) break;
+    if (text.includes("event: error")) throw new Error(text);
+  }
+  const elapsed = now() - started;
+  await reader.cancel();
+  return elapsed;
+}
+
+function connect(base, options = {}) {
+  return new Promise((resolve, reject) => {
+    const socket = io(base, { reconnection: false, ...options });
+    socket.once("connect", () => resolve(socket));
+    socket.once("connect_error", reject);
+  });
+}
+
+// Asks on `socket`; resolves with the first-piece time and every piece.
+function ask(socket, question) {
+  return new Promise((resolve, reject) => {
+    const started = now();
+    let first = null;
+    const pieces = [];
+    const onResponse = (data) => {
+      if (!data.complete) {
+        if (first === null) first = now() - started;
+        pieces.push({ at: now(), chat_id: data.chat_id, chunk: data.chunk });
+        return;
+      }
+      socket.off("response", onResponse);
+      socket.off("error", onError);
+      resolve({ first, pieces, final: data });
+    };
+    const onError = (error) => {
+      socket.off("response", onResponse);
+      socket.off("error", onError);
+      reject(new Error(JSON.stringify(error)));
+    };
+    socket.on("response", onResponse);
+    socket.on("error", onError);
+    socket.emit("query_text", { query: question });
+  });
+}
+
+const questions = ["taladro inalámbrico", "licuadora de vaso de vidrio", "zapatillas para correr", "sofá de tres puestos", "audífonos bluetooth"];
+
+if (mode === "ttft") {
+  const [direct, base, count] = args;
+  const n = Number(count);
+  const straight = [], sse = [], socketTimes = [];
+  for (let i = 0; i < 5; i++) await sseFirstToken(base, questions[i % questions.length]); // warm-up
+  for (let i = 0; i < n; i++) straight.push(await directFirstToken(direct));
+  for (let i = 0; i < n; i++) sse.push(await sseFirstToken(base, questions[i % questions.length]));
+  const socket = await connect(base);
+  for (let i = 0; i < n; i++) socketTimes.push((await ask(socket, questions[i % questions.length])).first);
+  socket.disconnect();
+  const s = summary(straight), e = summary(sse), k = summary(socketTimes);
+  console.log(JSON.stringify({
+    direct: s, sse: e, socketio: k,
+    overhead_sse: { p50: +(e.p50 - s.p50).toFixed(2), p99: +(e.p99 - s.p99).toFixed(2) },
+    overhead_socketio: { p50: +(k.p50 - s.p50).toFixed(2), p99: +(k.p99 - s.p99).toFixed(2) },
+  }));
+} else if (mode === "concurrent") {
+  const [base, count] = args;
+  const n = Number(count);
+  const sockets = await Promise.all(Array.from({ length: n }, () => connect(base, { transports: ["websocket"] })));
+  const started = now();
+  const results = await Promise.allSettled(sockets.map((socket, i) => ask(socket, `c${i} ${questions[i % questions.length]}`)));
+  const wall = now() - started;
+  let completed = 0, mixed = 0;
+  const relay = [];
+  results.forEach((result, i) => {
+    if (result.status !== "fulfilled") return;
+    const { pieces, final } = result.value;
+    const joined = pieces.map((p) => p.chunk).join("");
+    const own = pieces.every((p) => p.chat_id === final.chat_id && p.chunk.startsWith(`c${i}@`));
+    if (!own || joined !== final.response) mixed += 1;
+    else completed += 1;
+    for (const piece of pieces) {
+      const sent = Number(piece.chunk.split("@")[1]);
+      if (Number.isFinite(sent)) relay.push(piece.at - sent);
+    }
+  });
+  sockets.forEach((s) => s.disconnect());
+  console.log(JSON.stringify({
+    conversations: n, completed, mixed_or_incomplete: n - completed,
+    failed: results.filter((r) => r.status === "rejected").map((r) => String(r.reason)).slice(0, 3),
+    relay_delay: summary(relay), wall_ms: +wall.toFixed(0),
+  }));
+} else if (mode === "idle") {
+  const [base, count] = args;
+  const n = Number(count);
+  const sockets = [];
+  for (let i = 0; i < n; i += 100) {
+    const batch = Array.from({ length: Math.min(100, n - i) }, () => connect(base, { transports: ["websocket"] }));
+    sockets.push(...(await Promise.all(batch)));
+  }
+  console.log(`connected ${sockets.length}`);
+  process.stdin.resume();
+  process.stdin.on("end", () => {
+    sockets.forEach((s) => s.disconnect());
+    process.exit(0);
+  });
+} else {
+  console.error("usage: client.mjs ttft|concurrent|idle …");
+  process.exit(2);
+}

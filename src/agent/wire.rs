@@ -1,0 +1,75 @@
+//! The messages transports send, the same over SSE and Socket.IO: `response`
+//! pieces `{chat_id, chunk, complete: false}`, then the final `response`
+//! `{chat_id, complete: true, response, sources, …}`, or an `error`
+//! `{chat_id, code, message, parcial}`.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{Answer, Failure};
+use crate::error::ApiError;
+
+/// One piece of an answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChunkMessage<'a> {
+    pub chat_id: &'a str,
+    pub chunk: &'a str,
+    /// Always false.
+    pub complete: bool,
+}
+
+/// The complete answer.
+#[derive(Debug, Serialize)]
+pub struct FinalMessage<'a> {
+    #[serde(flatten)]
+    pub answer: &'a Answer,
+    /// Always true.
+    pub complete: bool,
+}
+
+/// Why an answer failed or stopped.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorMessage {
+    pub chat_id: Option<String>,
+    /// Stable code: `validation_failed`, `rate_limited`, `busy`,
+    /// `generator_unavailable`, `cancelled`, `internal_error`…
+    pub code: &'static str,
+    pub message: String,
+    /// The offending field, for `validation_failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<&'static str>,
+    /// What had been answered before the failure (kept and stored as partial).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parcial: Option<String>,
+}
+
+impl ErrorMessage {
+    pub fn new(chat_id: Option<String>, error: &ApiError, parcial: Option<String>) -> Self {
+        if let ApiError::Internal(cause) = error {
+            tracing::error!(
+                error = format!("{cause:#}"),
+                "internal error while answering"
+            );
+        }
+        Self {
+            chat_id,
+            code: error.code(),
+            message: error.to_string(),
+            field: match error {
+                ApiError::Validation(err) => Some(err.field),
+                _ => None,
+            },
+            parcial,
+        }
+    }
+}
+
+impl From<&Failure> for ErrorMessage {
+    fn from(failure: &Failure) -> Self {
+        Self::new(
+            failure.chat_id.clone(),
+            &failure.error,
+            failure.partial.clone(),
+        )
+    }
+}

@@ -1,0 +1,139 @@
+//! `POST /api/query/text`: a customer's question answered by the sales agent, as one
+//! JSON answer or, with `Accept: text/event-stream`, streamed as Server-Sent Events:
+//! `response` events with the pieces, then the final `response` (or an `error`),
+//! with keep-alive comments and proxy buffering turned off.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::agent::wire::{ChunkMessage, ErrorMessage, FinalMessage};
+use crate::agent::{self, Answer, Canal, Event, Failure, Question};
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::http::ErrorBody;
+use crate::http::extract::{ApiJson, MaybeStaff};
+
+/// How often an idle event stream sends a keep-alive comment.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// Body of `POST /api/query/text`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Pregunta {
+    #[schema(example = "¿Tienen taladros inalámbricos por menos de 300.000?")]
+    pub query: String,
+    /// The conversation to continue; omit it to start one (the answer says its id).
+    pub chat_id: Option<String>,
+}
+
+fn wants_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("text/event-stream"))
+}
+
+/// An error answer that also says which conversation it was and what had been
+/// answered before it failed.
+fn failure_response(failure: &Failure) -> Response {
+    let status = failure.error.status();
+    let message = ErrorMessage::from(failure);
+    let body = serde_json::json!({
+        "error": {"code": message.code, "message": message.message, "field": message.field},
+        "chat_id": message.chat_id,
+        "parcial": message.parcial,
+    });
+    let mut response = (status, Json(body)).into_response();
+    if let ApiError::Busy = failure.error {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
+    response
+}
+
+fn sse_event(name: &str, data: &impl serde::Serialize) -> SseEvent {
+    SseEvent::default()
+        .event(name)
+        .json_data(data)
+        .unwrap_or_else(|_| SseEvent::default().event("error").data("{}"))
+}
+
+#[utoipa::path(post, path = "/api/query/text", tag = "agente", request_body = Pregunta,
+    description = "Answers as JSON, or streams Server-Sent Events with `Accept: text/event-stream` \
+                   (`response` events `{chat_id, chunk, complete: false}`, then the final \
+                   `response` with `complete: true`, or an `error` event).",
+    responses((status = 200, body = Answer), (status = 400, body = ErrorBody),
+        (status = 429, body = ErrorBody),
+        (status = 503, description = "busy or generator_unavailable", body = ErrorBody)))]
+pub async fn text(
+    State(app): State<AppState>,
+    MaybeStaff(staff): MaybeStaff,
+    headers: HeaderMap,
+    ApiJson(pregunta): ApiJson<Pregunta>,
+) -> Result<Response, ApiError> {
+    let question = Question {
+        query: pregunta.query,
+        chat_id: pregunta.chat_id,
+        canal: Canal::Rest,
+        usuario_id: staff.map(|s| s.id),
+    };
+    agent::check(&question, app.settings())?;
+    let started = agent::start(&app, question);
+    // The answer stops when this handler or its stream is dropped (client gone).
+    let stop = started.cancel.drop_guard();
+    let mut events = started.events;
+
+    if !wants_event_stream(&headers) {
+        while let Some(event) = events.recv().await {
+            match event {
+                Event::Chunk(_) => {}
+                Event::Done(answer) => return Ok(Json(*answer).into_response()),
+                Event::Failed(failure) => return Ok(failure_response(&failure)),
+            }
+        }
+        return Err(ApiError::internal(anyhow::anyhow!(
+            "the answer ended without a final event"
+        )));
+    }
+
+    let chat_id = started.chat_id.unwrap_or_default();
+    let stream = async_stream::stream! {
+        let _stop = stop;
+        while let Some(event) = events.recv().await {
+            match event {
+                Event::Chunk(chunk) => {
+                    yield Ok::<_, Infallible>(sse_event("response", &ChunkMessage {
+                        chat_id: &chat_id,
+                        chunk: &chunk,
+                        complete: false,
+                    }));
+                }
+                Event::Done(answer) => {
+                    yield Ok(sse_event("response", &FinalMessage { answer: &answer, complete: true }));
+                    break;
+                }
+                Event::Failed(failure) => {
+                    yield Ok(sse_event("error", &ErrorMessage::from(&failure)));
+                    break;
+                }
+            }
+        }
+    };
+    let mut response = Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"))
+        .into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(response)
+}

@@ -1,0 +1,38 @@
+// A Socket.IO client driven by a test: the official socket.io-client v4, connected
+// to the URL given as the first argument (with `auth: {token}` when a second one is
+// given). Commands arrive on stdin as JSON lines; everything the client sees is
+// printed on stdout as JSON lines, so that the Rust tests can assert on it.
+//
+//   {"cmd": "emit", "event": "query_text", "data": {...}}
+//   {"cmd": "disconnect"}
+//
+// Output: {"type": "connect"}, {"type": "connect_error", "message"},
+// {"type": "event", "event", "data"}, {"type": "disconnect", "reason"}.
+import { createInterface } from "node:readline";
+import { io } from "socket.io-client";
+
+const [url, token] = process.argv.slice(2);
+const out = (line) => process.stdout.write(JSON.stringify(line) + "\n");
+
+const socket = io(url, {
+  auth: token ? { token } : undefined,
+  reconnection: false,
+});
+socket.on("connect", () => out({ type: "connect", id: socket.id }));
+socket.on("connect_error", (err) => out({ type: "connect_error", message: err.message }));
+socket.on("disconnect", (reason) => out({ type: "disconnect", reason }));
+socket.onAny((event, data) => out({ type: "event", event, data }));
+
+const commands = createInterface({ input: process.stdin });
+commands.on("line", (line) => {
+  const command = JSON.parse(line);
+  if (command.cmd === "emit") {
+    socket.emit(command.event, command.data);
+  } else if (command.cmd === "disconnect") {
+    socket.disconnect();
+  }
+});
+commands.on("close", () => {
+  socket.disconnect();
+  process.exit(0);
+});
