@@ -23,16 +23,21 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 node benches/agent/fake_ollama.mjs "$FAKE_PORT" 20 30 > /dev/null &
 FAKE_PID=$!
-trap 'stop_server; kill $FAKE_PID 2>/dev/null' EXIT
 
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
 machine
-start_server sqlite TENDERO_DEMO=true TENDERO_EMBEDDER=auto TENDERO_OLLAMA_URL="$FAKE" \
+# The demo shop is embedded at first start: give it up to a minute.
+serve() {
+  HEALTH_TRIES=600 start_server sqlite TENDERO_DEMO=true TENDERO_EMBEDDER=auto TENDERO_OLLAMA_URL="$FAKE" \
   TENDERO_OLLAMA_MODEL=bench TENDERO_LOG_LEVEL=warn \
   TENDERO_CHAT_RATE_LIMIT_PER_MINUTE=10000000 TENDERO_CHAT_RATE_LIMIT_BURST=10000000 \
   TENDERO_RATE_LIMIT_PER_SECOND=10000000 TENDERO_RATE_LIMIT_BURST=10000000 \
   TENDERO_MAX_GENERATIONS=512
+  # start_server sets its own EXIT trap; stop the fake too.
+  trap 'stop_server; kill $FAKE_PID 2>/dev/null' EXIT
+}
+serve
 echo "embedder: $(curl -sf "$BASE/ready" | json '["components"]["embedder"]["detail"]')"
 
 echo "## time to first token (ms), $SAMPLES questions per path"
@@ -41,7 +46,16 @@ node benches/agent/client.mjs ttft "$FAKE" "$BASE" "$SAMPLES"
 echo "## 200 concurrent Socket.IO conversations (30 tokens each)"
 node benches/agent/client.mjs concurrent "$BASE" 200
 
-echo "## RSS with idle Socket.IO connections"
+echo "RSS after the above: $(( $(rss_kb "$PID") / 1024 )) MB"
+
+# Per-connection memory does not depend on the catalog: a fresh server without the
+# demo shop or the model keeps the baseline steady.
+echo "## RSS with idle Socket.IO connections (a fresh server, empty catalog)"
+stop_server
+start_server sqlite TENDERO_LOG_LEVEL=warn
+trap 'stop_server; kill $FAKE_PID 2>/dev/null' EXIT
+sleep 2 # let start-up allocations settle (nothing to poll for)
+echo "RSS idle: $(( $(rss_kb "$PID") / 1024 )) MB"
 for n in 1000 5000; do
   before=$(rss_kb "$PID")
   coproc IDLE { node benches/agent/client.mjs idle "$BASE" "$n"; }

@@ -24,7 +24,7 @@ start_server() {
     "$BIN" serve > "${BENCH_LOG:-$DIR/server.log}" 2>&1 &
   PID=$!
   trap stop_server EXIT
-  for _ in $(seq 100); do curl -sf "$BASE/health" >/dev/null && break; sleep 0.1; done
+  for _ in $(seq "${HEALTH_TRIES:-100}"); do curl -sf "$BASE/health" >/dev/null && break; sleep 0.1; done
   TOKEN=$(curl -sf "$BASE/api/auth/login" -H 'content-type: application/json' \
     -d '{"email":"admin@bench.test","password":"bench-password"}' | json '["token"]')
   DB_URL=$db_url

@@ -62,16 +62,17 @@ pub fn new_chat_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-/// Creates the conversation when it does not exist yet, and returns its last
-/// `history` messages, oldest first.
-pub async fn open(
+/// Stores a customer's question, creating its conversation when it does not exist
+/// yet, in one transaction.
+pub async fn add_question(
     db: &Db,
     chat_id: &str,
     canal: &str,
     usuario_id: Option<i64>,
-    history: usize,
-) -> Result<Vec<Turn>, ApiError> {
+    text: &str,
+) -> Result<(), ApiError> {
     let now = Utc::now();
+    let txn = db.begin_write().await?;
     conversacion::Entity::insert(conversacion::ActiveModel {
         id: Set(chat_id.to_owned()),
         canal: Set(canal.to_owned()),
@@ -82,11 +83,28 @@ pub async fn open(
     })
     .on_conflict(
         OnConflict::column(conversacion::Column::Id)
-            .do_nothing()
+            .update_column(conversacion::Column::UpdatedAt)
             .to_owned(),
     )
-    .exec_without_returning(db.conn())
+    .exec_without_returning(&*txn)
     .await?;
+    mensaje::ActiveModel {
+        conversacion_id: Set(chat_id.to_owned()),
+        rol: Set(CUSTOMER.to_owned()),
+        contenido: Set(text.to_owned()),
+        estado: Set("completo".to_owned()),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&*txn)
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// The last `history` messages of a conversation, oldest first (none when it is new).
+pub async fn history(db: &Db, chat_id: &str, history: usize) -> Result<Vec<Turn>, ApiError> {
     if history == 0 {
         return Ok(Vec::new());
     }

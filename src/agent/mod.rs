@@ -35,7 +35,7 @@ use crate::shop::types::FieldError;
 
 use context::{Lang, Source, Sources};
 use guard::PriceCheck;
-use memory::{ASSISTANT, CUSTOMER, NewMessage, Turn};
+use memory::{ASSISTANT, NewMessage, Turn};
 use tools::Toolbox;
 
 /// Rounds of tool calls one answer may take before it must answer in words.
@@ -324,32 +324,24 @@ async fn answer(
         }
     };
     let db = app.db();
-    let history = memory::open(
-        db,
-        chat_id,
-        question.canal.as_str(),
-        question.usuario_id,
-        settings.history_messages,
-    )
-    .await
-    .map_err(fail)?;
-    memory::add(
-        db,
-        chat_id,
-        NewMessage {
-            rol: CUSTOMER,
-            contenido: query.clone(),
-            estado: "completo",
-            ..NewMessage::default()
-        },
-    )
-    .await
-    .map_err(fail)?;
-
-    let lang = context::language(&query);
-    let gathered = context::gather(app, &query, &history)
+    let history = memory::history(db, chat_id, settings.history_messages)
         .await
-        .map_err(|err| fail(ApiError::Internal(err)))?;
+        .map_err(fail)?;
+    // The question is stored while retrieval runs: the first piece waits for neither
+    // more than it must.
+    let lang = context::language(&query);
+    let (stored, gathered) = tokio::join!(
+        memory::add_question(
+            db,
+            chat_id,
+            question.canal.as_str(),
+            question.usuario_id,
+            &query,
+        ),
+        context::gather(app, &query, &history),
+    );
+    stored.map_err(fail)?;
+    let gathered = gathered.map_err(|err| fail(ApiError::Internal(err)))?;
     let mut sources = gathered.sources;
     let mut toolbox = Toolbox::new(app, chat_id);
     let generated = generate(

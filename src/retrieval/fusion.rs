@@ -19,9 +19,9 @@ pub enum Fusion {
 
 impl Fusion {
     /// What hybrid search uses unless told otherwise (measured: README).
-    pub const DEFAULT: Fusion = Fusion::Convex { bm25_weight: 0.6 };
+    pub const DEFAULT: Fusion = Fusion::Convex { bm25_weight: 0.7 };
 
-    /// Parses `rrf`, `rrf:60`, `convex` or `convex:0.6`.
+    /// Parses `rrf`, `rrf:60`, `convex` or `convex:0.7`.
     pub fn parse(value: &str) -> Option<Self> {
         let (name, param) = match value.split_once(':') {
             Some((name, param)) => (name, Some(param.parse::<f32>().ok()?)),
@@ -32,7 +32,7 @@ impl Fusion {
                 k: param.unwrap_or(60.0),
             }),
             "convex" => {
-                let bm25_weight = param.unwrap_or(0.6);
+                let bm25_weight = param.unwrap_or(0.7);
                 (0.0..=1.0)
                     .contains(&bm25_weight)
                     .then_some(Fusion::Convex { bm25_weight })

@@ -220,6 +220,9 @@ pub struct SearchIndex {
     /// The version of the last saved FAISS file.
     saved: AtomicU64,
     query_cache: Mutex<HashMap<String, Arc<Vec<f32>>>>,
+    /// Embedding calls running at once, one per core: more only queue on the CPU, and
+    /// each holds its own working memory (200 at once took RSS past 2 GB).
+    embedding: tokio::sync::Semaphore,
 }
 
 impl SearchIndex {
@@ -297,6 +300,9 @@ impl SearchIndex {
             reflects: AtomicU64::new(version),
             saved: AtomicU64::new(if from_file { version } else { u64::MAX }),
             query_cache: Mutex::new(HashMap::new()),
+            embedding: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            ),
         };
         index.save().await?;
         Ok(index)
@@ -343,6 +349,7 @@ impl SearchIndex {
 
     /// Embeds texts on the blocking pool.
     pub async fn embed(&self, texts: Vec<String>) -> anyhow::Result<Vec<Vec<f32>>> {
+        let _turn = self.embedding.acquire().await?;
         let embedder = self.embedder.clone();
         tokio::task::spawn_blocking(move || {
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
