@@ -241,8 +241,8 @@ fn subject<'a>(answer: &str, amount: &Amount, priced: &'a [Priced<'a>]) -> Optio
     let line = fold(&answer[line_start..amount.start]);
     let cited = citations(&line)
         .into_iter()
-        .filter_map(|(n, at)| Some((at, by_number(n)?)))
-        .last();
+        .rev()
+        .find_map(|(n, at)| Some((at, by_number(n)?)));
     let named = priced
         .iter()
         .filter(|p| !p.folded_name.is_empty())

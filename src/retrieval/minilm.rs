@@ -110,6 +110,9 @@ impl MiniLmEmbedder {
     }
 }
 
+/// Vectors with the positions of their texts in the input.
+type Indexed = Vec<(usize, Vec<f32>)>;
+
 impl Embedder for MiniLmEmbedder {
     fn id(&self) -> &str {
         &self.id
@@ -129,7 +132,7 @@ impl Embedder for MiniLmEmbedder {
             .map_or(1, |n| n.get())
             .clamp(1, 4)
             .min(batches.len());
-        let run = |worker: usize| -> anyhow::Result<Vec<(usize, Vec<f32>)>> {
+        let run = |worker: usize| -> anyhow::Result<Indexed> {
             let mut out = Vec::new();
             for batch in batches.iter().skip(worker).step_by(workers.max(1)) {
                 let batch_texts: Vec<&str> = batch.iter().map(|&i| texts[i]).collect();
@@ -137,7 +140,7 @@ impl Embedder for MiniLmEmbedder {
             }
             Ok(out)
         };
-        let parts: Vec<anyhow::Result<Vec<(usize, Vec<f32>)>>> = if workers <= 1 {
+        let parts: Vec<anyhow::Result<Indexed>> = if workers <= 1 {
             vec![run(0)]
         } else {
             std::thread::scope(|scope| {

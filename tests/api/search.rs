@@ -115,7 +115,8 @@ async fn filters_never_let_a_product_through() {
         .all(app.state.db().conn())
         .await
         .unwrap();
-    let cases: [(&[(&str, &str)], fn(&producto::Model) -> bool); 5] = [
+    type Case<'a> = (&'a [(&'a str, &'a str)], fn(&producto::Model) -> bool);
+    let cases: [Case; 5] = [
         (&[("categoria", "Juguetes")], |p| p.categoria == "juguetes"),
         (&[("categoria", "tecnologia")], |p| {
             p.categoria == "tecnología"

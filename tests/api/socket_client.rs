@@ -112,16 +112,12 @@ impl SocketClient {
 
     /// The next `response` piece or final event or `error`, as (event, data).
     pub async fn next_event(&mut self) -> (String, Value) {
-        loop {
-            let seen = self.next().await;
-            if seen["type"] == "event" {
-                return (
-                    seen["event"].as_str().unwrap_or_default().to_owned(),
-                    seen["data"].clone(),
-                );
-            }
-            panic!("unexpected socket event: {seen}");
-        }
+        let seen = self.next().await;
+        assert_eq!(seen["type"], "event", "unexpected socket event: {seen}");
+        (
+            seen["event"].as_str().unwrap_or_default().to_owned(),
+            seen["data"].clone(),
+        )
     }
 
     /// Reads pieces until the final `response` or an `error`.
