@@ -8,6 +8,7 @@
 pub mod embedders;
 pub mod eval;
 pub mod faiss_index;
+pub mod filters;
 pub mod fusion;
 pub mod hash;
 pub mod live;

@@ -6,6 +6,7 @@ mod helpers;
 mod socket_client;
 
 mod agent;
+mod agent_failures;
 mod auth;
 mod cli;
 mod clientes;
