@@ -131,8 +131,6 @@ pub struct Agent {
 
 /// How the generator is doing, for `/ready`.
 pub struct GeneratorStatus {
-    /// The generator that would answer now.
-    pub serving: GeneratorKind,
     /// False when the configured generator cannot answer at all.
     pub available: bool,
     pub detail: String,
@@ -156,35 +154,26 @@ impl Agent {
     pub async fn status(&self) -> GeneratorStatus {
         if self.choice == GeneratorChoice::Extractive {
             return GeneratorStatus {
-                serving: GeneratorKind::Extractive,
                 available: true,
                 detail: "extractive (configurado)".to_owned(),
             };
         }
         if self.ollama.probe().await {
             return GeneratorStatus {
-                serving: GeneratorKind::Ollama,
                 available: true,
                 detail: format!("ollama ({})", self.ollama.model()),
             };
         }
         match self.choice {
             GeneratorChoice::Ollama => GeneratorStatus {
-                serving: GeneratorKind::Ollama,
                 available: false,
                 detail: "Ollama no responde".to_owned(),
             },
             _ => GeneratorStatus {
-                serving: GeneratorKind::Extractive,
                 available: true,
                 detail: "extractive: Ollama no responde".to_owned(),
             },
         }
-    }
-
-    /// Answers being generated now.
-    pub fn in_flight(&self, max: usize) -> usize {
-        max - self.permits.available_permits()
     }
 }
 
