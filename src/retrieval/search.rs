@@ -364,14 +364,18 @@ impl SearchIndex {
         let fetch = k * 2;
         let raw = self.store.full_text(query, fetch, None).await?;
         let exhausted = raw.len() < fetch;
+        // A chunk this node has not reflected yet (written by another process a moment
+        // ago) is kept when its key is of the wanted kind (products have non-negative
+        // keys, document chunks negative ones): dropping it would hide a catalog that
+        // is being replaced, and product hits are checked against the database anyway.
         let kept: Vec<(i64, f32)> = {
             let catalog = self.catalog.read().expect("catalog lock");
             raw.into_iter()
-                .filter(|(key, _)| {
-                    catalog
-                        .meta
-                        .get(key)
-                        .is_some_and(|m| filters.matches(m, categorias))
+                .filter(|(key, _)| match catalog.meta.get(key) {
+                    Some(meta) => filters.matches(meta, categorias),
+                    None => filters
+                        .kind
+                        .is_none_or(|kind| (kind == ChunkKind::Producto) == (*key >= 0)),
                 })
                 .take(k)
                 .collect()
