@@ -200,6 +200,9 @@ pub async fn gather(app: &AppState, question: &str, history: &[Turn]) -> anyhow:
         kind: Some(ChunkKind::Documento),
         ..Filters::default()
     };
+    // Both searches need the query's vector: embed it once (it is cached), rather
+    // than twice at the same time when it is new.
+    index.query_vector(&query).await?;
     let (products, documents) = tokio::join!(
         live::products(
             index,
