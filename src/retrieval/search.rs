@@ -31,6 +31,9 @@ const PREFILTER_SHARE: f64 = 0.02;
 /// Query vectors remembered (customers repeat queries; embedding costs milliseconds).
 const QUERY_CACHE: usize = 2048;
 
+/// Hits of one full-text search, computed once for everyone waiting on it.
+type SharedHits = Arc<tokio::sync::OnceCell<Arc<Vec<(i64, f32)>>>>;
+
 #[derive(Default)]
 struct Catalog {
     meta: HashMap<i64, Meta>,
@@ -104,6 +107,9 @@ pub struct SearchIndex {
     /// The version of the last saved FAISS file.
     saved: AtomicU64,
     query_cache: Mutex<HashMap<String, Arc<Vec<f32>>>>,
+    /// Unfiltered full-text searches in flight, shared by the searches that ask the
+    /// same one at the same time (an answer looks for products and for passages).
+    full_text_in_flight: Mutex<HashMap<(String, usize), SharedHits>>,
     /// Embedding calls running at once, one per core: more only queue on the CPU, and
     /// each holds its own working memory (200 at once took RSS past 2 GB).
     embedding: tokio::sync::Semaphore,
@@ -184,6 +190,7 @@ impl SearchIndex {
             reflects: AtomicU64::new(version),
             saved: AtomicU64::new(if from_file { version } else { u64::MAX }),
             query_cache: Mutex::new(HashMap::new()),
+            full_text_in_flight: Mutex::new(HashMap::new()),
             embedding: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             ),
@@ -327,7 +334,7 @@ impl SearchIndex {
         let bm25_hits = if mode == Mode::Vector {
             Vec::new()
         } else {
-            self.bm25_candidates(query, pool, filters, categorias.as_ref(), &sql)
+            self.bm25_candidates(query, pool, k, filters, categorias.as_ref(), &sql)
                 .await?
         };
         let ranked = match mode {
@@ -349,11 +356,14 @@ impl SearchIndex {
     /// BM25 candidates. Selective filters go to LanceDB as a prefilter. Otherwise
     /// the query runs unfiltered (a prefilter reads the filter columns of every row,
     /// which costs more than the search itself) and the hits are filtered in memory
-    /// with over-fetch, falling back to the prefilter when too many were dropped.
+    /// with over-fetch, falling back to the prefilter when fewer than `want` (the
+    /// results asked for) were left: a kind with few chunks (shop passages among
+    /// thousands of products) rarely fills the whole pool, and needs not.
     async fn bm25_candidates(
         &self,
         query: &str,
         k: usize,
+        want: usize,
         filters: &Filters,
         categorias: Option<&HashSet<String>>,
         sql: &str,
@@ -362,7 +372,7 @@ impl SearchIndex {
             return self.store.full_text(query, k, Some(sql)).await;
         }
         let fetch = k * 2;
-        let raw = self.store.full_text(query, fetch, None).await?;
+        let raw = self.shared_full_text(query, fetch).await?;
         let exhausted = raw.len() < fetch;
         // A chunk this node has not reflected yet (written by another process a moment
         // ago) is kept when its key is of the wanted kind (products have non-negative
@@ -370,7 +380,8 @@ impl SearchIndex {
         // is being replaced, and product hits are checked against the database anyway.
         let kept: Vec<(i64, f32)> = {
             let catalog = self.catalog.read().expect("catalog lock");
-            raw.into_iter()
+            raw.iter()
+                .copied()
                 .filter(|(key, _)| match catalog.meta.get(key) {
                     Some(meta) => filters.matches(meta, categorias),
                     None => filters
@@ -380,10 +391,38 @@ impl SearchIndex {
                 .take(k)
                 .collect()
         };
-        if kept.len() == k || exhausted {
+        if kept.len() >= want.min(k) || exhausted {
             return Ok(kept);
         }
         self.store.full_text(query, k, Some(sql)).await
+    }
+
+    /// The unfiltered full-text search for `query`, run once for the searches that
+    /// ask for it at the same time; a later search runs it again (and sees changes).
+    async fn shared_full_text(
+        &self,
+        query: &str,
+        fetch: usize,
+    ) -> anyhow::Result<Arc<Vec<(i64, f32)>>> {
+        let key = (query.to_owned(), fetch);
+        let cell = self
+            .full_text_in_flight
+            .lock()
+            .expect("full-text lock")
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        let hits = cell
+            .get_or_try_init(|| async {
+                self.store.full_text(query, fetch, None).await.map(Arc::new)
+            })
+            .await
+            .cloned();
+        let mut in_flight = self.full_text_in_flight.lock().expect("full-text lock");
+        if in_flight.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+            in_flight.remove(&key);
+        }
+        hits
     }
 
     async fn vector_candidates(
