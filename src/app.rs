@@ -27,6 +27,7 @@ use crate::http::metrics::Metrics;
 use crate::retrieval;
 use crate::retrieval::search::SearchIndex;
 use crate::shop::usuarios;
+use crate::speech::Speech;
 
 /// Everything a request handler may need; cheap to clone.
 #[derive(Clone)]
@@ -41,6 +42,7 @@ struct Inner {
     index: Arc<SearchIndex>,
     events: EventLog,
     agent: Arc<Agent>,
+    speech: Arc<Speech>,
     /// Products whose stock orders changed, re-indexed by the upkeep task.
     stock_changed: Arc<std::sync::Mutex<HashSet<i64>>>,
 }
@@ -91,6 +93,7 @@ impl AppState {
         );
         let events = EventLog::start(db.clone());
         let agent = Arc::new(Agent::new(&settings).context("preparing the sales agent")?);
+        let speech = Arc::new(Speech::start(&settings).await);
 
         Ok(Self(Arc::new(Inner {
             settings: Arc::new(settings),
@@ -101,6 +104,7 @@ impl AppState {
             index,
             events,
             agent,
+            speech,
             stock_changed,
         })))
     }
@@ -111,6 +115,10 @@ impl AppState {
 
     pub fn agent(&self) -> &Agent {
         &self.0.agent
+    }
+
+    pub fn speech(&self) -> &Speech {
+        &self.0.speech
     }
 
     pub fn events(&self) -> &EventLog {

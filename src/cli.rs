@@ -54,6 +54,23 @@ pub enum Command {
     /// Measure search quality on judged queries (products.csv, queries.csv,
     /// judgments.csv in DIR): NDCG@10, MRR@10, Recall@100 and latency per mode.
     Eval(EvalArgs),
+    /// Transcribe recordings with the configured Whisper model (TENDERO_WHISPER_MODEL),
+    /// reporting decoding and transcription speed: to check that a model works.
+    /// Without a model only decoding is measured.
+    Transcribe(TranscribeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TranscribeArgs {
+    /// Recordings: WAV, MP3, OGG Vorbis or FLAC.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Decode (and transcribe) each file this many times; the figures are the median.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: usize,
+    /// Print one JSON object per file.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -154,6 +171,11 @@ pub async fn execute(command: Command, settings: Settings) -> anyhow::Result<()>
         Command::Export(args) => export(args, &settings).await,
         Command::Reindex => reindex(&settings).await,
         Command::Eval(args) => eval(args, &settings).await,
+        Command::Transcribe(args) => {
+            tokio::task::spawn_blocking(move || transcribe(&args, &settings))
+                .await
+                .context("the transcription task failed")?
+        }
         Command::Migrate => {
             let db = connect(&settings).await?;
             db.migrate().await.context("applying migrations")?;
@@ -278,6 +300,97 @@ async fn eval(args: EvalArgs, settings: &Settings) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", report.table());
+    }
+    Ok(())
+}
+
+fn transcribe(args: &TranscribeArgs, settings: &Settings) -> anyhow::Result<()> {
+    use crate::speech::audio;
+    use crate::speech::whisper::Whisper;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    use std::time::Instant;
+
+    let threads = match settings.whisper_threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let whisper = match &settings.whisper_model {
+        Some(path) => Some(Whisper::load(path, &settings.whisper_language, threads)?),
+        None => {
+            eprintln!(
+                "no Whisper model configured (TENDERO_WHISPER_MODEL): measuring decoding only"
+            );
+            None
+        }
+    };
+    let never = Arc::new(AtomicBool::new(false));
+    let median = |mut times: Vec<f64>| {
+        times.sort_by(f64::total_cmp);
+        times[times.len() / 2]
+    };
+    for file in &args.files {
+        let bytes = bytes::Bytes::from(
+            std::fs::read(file).with_context(|| format!("reading {}", file.display()))?,
+        );
+        let mut decode_ms = Vec::new();
+        let mut decoded = None;
+        for _ in 0..args.repeat.max(1) {
+            let started = Instant::now();
+            let audio = audio::decode(bytes.clone(), settings.voice_max_secs)
+                .with_context(|| format!("decoding {}", file.display()))?;
+            decode_ms.push(started.elapsed().as_secs_f64() * 1e3);
+            decoded = Some(audio);
+        }
+        let audio = decoded.expect("decoded at least once");
+        let audio_ms = audio.seconds() * 1e3;
+        let decode_ms = median(decode_ms);
+        let mut report = serde_json::json!({
+            "file": file.display().to_string(),
+            "format": audio.format,
+            "source_rate": audio.source_rate,
+            "channels": audio.channels,
+            "audio_ms": audio_ms,
+            "decode_ms": decode_ms,
+            "decode_x_realtime": audio_ms / decode_ms.max(1e-6),
+        });
+        if let Some(whisper) = &whisper {
+            let mut times = Vec::new();
+            let mut text = String::new();
+            for _ in 0..args.repeat.max(1) {
+                let started = Instant::now();
+                let heard = whisper.transcribe(&audio.samples, &never)?;
+                times.push(started.elapsed().as_secs_f64() * 1e3);
+                text = heard.text;
+            }
+            let transcribe_ms = median(times);
+            report["transcribe_ms"] = serde_json::json!(transcribe_ms);
+            report["real_time_factor"] = serde_json::json!(transcribe_ms / audio_ms.max(1e-6));
+            report["text"] = serde_json::json!(text);
+        }
+        if args.json {
+            println!("{report}");
+        } else {
+            println!(
+                "{}: {} {} Hz x{}, {:.2} s; decoded in {:.2} ms ({:.0}x real time){}",
+                file.display(),
+                audio.format,
+                audio.source_rate,
+                audio.channels,
+                audio_ms / 1e3,
+                decode_ms,
+                audio_ms / decode_ms.max(1e-6),
+                match report.get("transcribe_ms") {
+                    Some(ms) => format!(
+                        "; transcribed in {:.0} ms (real-time factor {:.3}): {:?}",
+                        ms.as_f64().unwrap_or_default(),
+                        report["real_time_factor"].as_f64().unwrap_or_default(),
+                        report["text"].as_str().unwrap_or_default()
+                    ),
+                    None => String::new(),
+                }
+            );
+        }
     }
     Ok(())
 }

@@ -153,6 +153,22 @@ pub struct Settings {
     /// Questions each client (socket, user or IP) may ask per minute, and in a burst.
     pub chat_rate_limit_per_minute: u32,
     pub chat_rate_limit_burst: u32,
+    /// The customer chat page (`index.html`, `assets/`, and the Socket.IO client
+    /// installed by `npm ci` in it), served at `/`.
+    pub static_dir: PathBuf,
+    /// A ggml Whisper model file; without one the voice endpoints answer 503.
+    pub whisper_model: Option<PathBuf>,
+    /// The language spoken to the shop (`es`, `en`, …), or `auto` to detect it.
+    pub whisper_language: String,
+    /// Threads one transcription uses; 0 means one per core.
+    pub whisper_threads: usize,
+    /// Transcriptions run at once; more wait up to `transcription_queue_ms`, then
+    /// are told the service is busy.
+    pub max_transcriptions: usize,
+    pub transcription_queue_ms: u64,
+    /// Largest audio file accepted, in bytes, and longest recording, in seconds.
+    pub voice_max_bytes: usize,
+    pub voice_max_secs: u64,
     /// Language of the full-text analyzer (stemming, stop words): Spanish, English…
     pub search_language: String,
     /// Longest search query accepted, in characters.
@@ -210,6 +226,14 @@ impl Default for Settings {
             generation_timeout_secs: 180,
             chat_rate_limit_per_minute: 20,
             chat_rate_limit_burst: 5,
+            static_dir: PathBuf::from("static"),
+            whisper_model: None,
+            whisper_language: "es".to_owned(),
+            whisper_threads: 0,
+            max_transcriptions: 1,
+            transcription_queue_ms: 10_000,
+            voice_max_bytes: 16 * 1024 * 1024,
+            voice_max_secs: 60,
             search_language: "Spanish".to_owned(),
             search_max_query_chars: 2000,
             demo: true,
@@ -288,6 +312,20 @@ impl Settings {
                  TENDERO_GENERATION_TIMEOUT_SECS and TENDERO_CHAT_RATE_LIMIT_* must be at least 1"
                     .to_owned(),
             ));
+        }
+        if self.max_transcriptions == 0 || self.voice_max_bytes == 0 || self.voice_max_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "TENDERO_MAX_TRANSCRIPTIONS, TENDERO_VOICE_MAX_BYTES and TENDERO_VOICE_MAX_SECS \
+                 must be at least 1"
+                    .to_owned(),
+            ));
+        }
+        let language = self.whisper_language.trim();
+        if language != "auto" && whisper_rs::get_lang_id(language).is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "TENDERO_WHISPER_LANGUAGE must be `auto` or a language Whisper knows \
+                 (es, en, pt, …), not `{language}`"
+            )));
         }
         if self.jwt_ttl_minutes <= 0 {
             return Err(ConfigError::Invalid(

@@ -62,8 +62,20 @@ pub enum ApiError {
         "la exportación tendría {rows} filas y el máximo es {max_rows}: acota con desde, hasta u otros filtros"
     )]
     ExportTooLarge { rows: u64, max_rows: u64 },
-    #[error("tipo de contenido no soportado: se espera application/json")]
-    UnsupportedMediaType,
+    #[error("tipo de contenido no soportado: se espera {0}")]
+    UnsupportedMediaType(&'static str),
+    #[error("el audio supera el tamaño máximo de {} MB", max_bytes / (1024 * 1024))]
+    AudioTooLarge { max_bytes: usize },
+    #[error("el audio dura más de {max_secs} s: graba un mensaje más corto")]
+    AudioTooLong { max_secs: u64 },
+    #[error("{0}")]
+    UnsupportedAudio(String),
+    #[error("{0}")]
+    InvalidAudio(String),
+    #[error("no se entendió nada en el audio: ¿puedes repetirlo, más cerca del micrófono?")]
+    EmptyTranscription,
+    #[error("la transcripción de voz no está disponible: {0}")]
+    SpeechUnavailable(String),
     #[error("demasiadas solicitudes: reintenta en {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
     #[error("la solicitud tardó demasiado")]
@@ -107,7 +119,13 @@ impl ApiError {
             Self::ConcurrentChange => "concurrent_change",
             Self::PayloadTooLarge => "payload_too_large",
             Self::ExportTooLarge { .. } => "export_too_large",
-            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::AudioTooLarge { .. } => "payload_too_large",
+            Self::AudioTooLong { .. } => "audio_too_long",
+            Self::UnsupportedAudio(_) => "unsupported_audio",
+            Self::InvalidAudio(_) => "invalid_audio",
+            Self::EmptyTranscription => "empty_transcription",
+            Self::SpeechUnavailable(_) => "speech_unavailable",
             Self::RateLimited { .. } => "rate_limited",
             Self::Timeout => "timeout",
             Self::Unavailable { .. } => "service_unavailable",
@@ -124,7 +142,10 @@ impl ApiError {
             | Self::InvalidJson(_)
             | Self::InvalidQuery(_)
             | Self::InvalidPath(_) => StatusCode::BAD_REQUEST,
-            Self::InvalidBody(_) | Self::ExportTooLarge { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::InvalidBody(_)
+            | Self::ExportTooLarge { .. }
+            | Self::InvalidAudio(_)
+            | Self::EmptyTranscription => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized(_) | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound(_) | Self::RouteNotFound => StatusCode::NOT_FOUND,
@@ -136,13 +157,18 @@ impl ApiError {
             | Self::CustomerInactive(_)
             | Self::ProductUnavailable(_)
             | Self::ConcurrentChange => StatusCode::CONFLICT,
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge | Self::AudioTooLarge { .. } | Self::AudioTooLong { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            Self::UnsupportedMediaType(_) | Self::UnsupportedAudio(_) => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Timeout
             | Self::Unavailable { .. }
             | Self::Busy
-            | Self::GeneratorUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            | Self::GeneratorUnavailable(_)
+            | Self::SpeechUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             // nginx's "client closed request": only ever logged, the client is gone.
             Self::Cancelled => StatusCode::from_u16(499).expect("valid status code"),
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

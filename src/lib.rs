@@ -11,6 +11,7 @@
 //! - [`agent`]: the sales agent's answer pipeline, memory, tools and price guard.
 //! - [`llm`]: the generators: Ollama's chat API and the extractive fallback.
 //! - [`socket`]: the Socket.IO chat transport.
+//! - [`speech`]: voice questions: audio decoding and Whisper transcription.
 //! - [`retrieval`]: embedders, the LanceDB chunk store (BM25), FAISS, hybrid search, evaluation.
 //! - [`catalog`]: product files and shop documents into the database and the search index.
 //! - [`events`]: the event log (searches) written in the background.
@@ -32,4 +33,5 @@ pub mod llm;
 pub mod retrieval;
 pub mod shop;
 pub mod socket;
+pub mod speech;
 pub mod telemetry;

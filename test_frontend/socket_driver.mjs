@@ -4,10 +4,14 @@
 // printed on stdout as JSON lines, so that the Rust tests can assert on it.
 //
 //   {"cmd": "emit", "event": "query_text", "data": {...}}
+//   {"cmd": "emit", "event": "query_voice", "data": {...}, "binary": {"path", "as"}}
+//     sends the file at `path` as a binary attachment: as the `audio` field of
+//     `data` ("as": "field") or as a second argument ("as": "argument")
 //   {"cmd": "disconnect"}
 //
 // Output: {"type": "connect"}, {"type": "connect_error", "message"},
 // {"type": "event", "event", "data"}, {"type": "disconnect", "reason"}.
+import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { io } from "socket.io-client";
 
@@ -26,7 +30,14 @@ socket.onAny((event, data) => out({ type: "event", event, data }));
 const commands = createInterface({ input: process.stdin });
 commands.on("line", (line) => {
   const command = JSON.parse(line);
-  if (command.cmd === "emit") {
+  if (command.cmd === "emit" && command.binary) {
+    const bytes = readFileSync(command.binary.path);
+    if (command.binary.as === "argument") {
+      socket.emit(command.event, command.data, bytes);
+    } else {
+      socket.emit(command.event, { ...command.data, audio: bytes });
+    }
+  } else if (command.cmd === "emit") {
     socket.emit(command.event, command.data);
   } else if (command.cmd === "disconnect") {
     socket.disconnect();

@@ -179,8 +179,13 @@ impl Agent {
 
 /// Starts answering `question` on its own task.
 pub fn start(app: &AppState, question: Question) -> Started {
+    start_with(app, question, CancellationToken::new())
+}
+
+/// Starts answering `question`, stopped by `cancel` (a transport that already has
+/// a token for the request, e.g. one that transcribed it first).
+pub fn start_with(app: &AppState, question: Question, cancel: CancellationToken) -> Started {
     let (sender, events) = mpsc::channel(EVENT_BUFFER);
-    let cancel = CancellationToken::new();
     let chat_id = match question.chat_id.as_deref() {
         None => Ok(memory::new_chat_id()),
         Some(raw) => memory::parse_chat_id(raw),

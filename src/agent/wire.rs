@@ -8,6 +8,15 @@ use utoipa::ToSchema;
 
 use super::{Answer, Failure};
 use crate::error::ApiError;
+use crate::speech::Transcription;
+
+/// What a voice question said, sent before its answer.
+#[derive(Debug, Serialize)]
+pub struct TranscriptionMessage<'a> {
+    pub chat_id: &'a str,
+    #[serde(flatten)]
+    pub transcription: &'a Transcription,
+}
 
 /// One piece of an answer.
 #[derive(Debug, Serialize, ToSchema)]

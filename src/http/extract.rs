@@ -31,7 +31,9 @@ where
             Ok(axum::Json(value)) => Ok(Self(value)),
             Err(rejection) => Err(match rejection.status() {
                 StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
-                StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                    ApiError::UnsupportedMediaType("application/json")
+                }
                 StatusCode::UNPROCESSABLE_ENTITY => {
                     ApiError::InvalidBody(strip_prefix(&rejection.body_text()))
                 }

@@ -11,11 +11,15 @@ pub mod extract;
 pub mod metrics;
 mod openapi;
 mod ops;
+mod page;
 mod pedidos;
 mod productos;
 pub mod query;
 pub mod rate_limit;
 pub mod search;
+mod voice;
+
+pub use voice::MULTIPART_OVERHEAD as VOICE_OVERHEAD;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -102,6 +106,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/exportar/{entidad}", get(exportar::export))
         .layer(rate_limit::export_layer(&settings));
 
+    let page = page::routes(&settings.static_dir);
+
     let ops = Router::new()
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
@@ -112,32 +118,35 @@ pub fn router(state: AppState) -> Router {
 
     // Answers have their own first-token and total timeouts, and stream for as long
     // as they are written: the request timeout bounds every other route.
-    let bounded =
-        Router::new()
-            .merge(api)
-            .merge(exports)
-            .merge(ops)
-            .layer(middleware::from_fn_with_state(
-                Duration::from_secs(settings.request_timeout_secs),
-                timeout,
-            ));
+    let bounded = Router::new()
+        .merge(api)
+        .merge(exports)
+        .merge(ops)
+        .merge(page)
+        .layer(middleware::from_fn_with_state(
+            Duration::from_secs(settings.request_timeout_secs),
+            timeout,
+        ));
+    // Typed and spoken questions share each client's question budget; a recording
+    // may be larger than any other body.
+    let text = Router::new().route("/api/query/text", post(query::text));
+    let spoken = Router::new().route("/api/query/voice", post(voice::voice));
     let answers = Router::new()
-        .route("/api/query/text", post(query::text))
+        .merge(limit_bodies(text, settings.max_body_bytes))
+        .merge(limit_bodies(
+            spoken,
+            settings.voice_max_bytes + voice::MULTIPART_OVERHEAD,
+        ))
         .layer(rate_limit::chat_layer(&settings));
 
     Router::new()
-        .merge(bounded)
+        .merge(limit_bodies(bounded, settings.max_body_bytes))
         .merge(answers)
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
             state.jwt_arc(),
             extract::identify,
-        ))
-        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
-        .layer(middleware::from_fn_with_state(
-            settings.max_body_bytes,
-            refuse_oversized,
         ))
         .layer(CatchPanicLayer::custom(panic_response))
         // Outside the body limit, the timeout and the panic guard, so that 413, 503 and
@@ -208,6 +217,14 @@ async fn timeout(State(limit): State<Duration>, req: Request, next: Next) -> Res
         Ok(response) => response,
         Err(_) => ApiError::Timeout.into_response(),
     }
+}
+
+/// Bodies larger than `max` bytes are refused: from the announced `Content-Length`
+/// before the body is read, or cut off at that size while it is read.
+fn limit_bodies(router: Router<AppState>, max: usize) -> Router<AppState> {
+    router
+        .layer(DefaultBodyLimit::max(max))
+        .layer(middleware::from_fn_with_state(max, refuse_oversized))
 }
 
 /// Answers 413 from the announced `Content-Length` before reading the body; bodies

@@ -8,7 +8,7 @@ use axum::response::Html;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, clientes, conversaciones, exportar, pedidos, productos, query, search};
+use super::{auth, clientes, conversaciones, exportar, pedidos, productos, query, search, voice};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -26,7 +26,7 @@ use super::{auth, clientes, conversaciones, exportar, pedidos, productos, query,
         pedidos::list, pedidos::get, pedidos::create, pedidos::update, pedidos::delete,
         exportar::export, exportar::list_files, exportar::download_file,
         search::search,
-        query::text, conversaciones::list, conversaciones::get,
+        query::text, voice::voice, conversaciones::list, conversaciones::get,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -36,8 +36,9 @@ use super::{auth, clientes, conversaciones, exportar, pedidos, productos, query,
         (name = "pedidos", description = "Orders"),
         (name = "exportar", description = "Reports: CSV, JSON and JSON Lines"),
         (name = "búsqueda", description = "Public product search (hybrid: vectors + BM25)"),
-        (name = "agente", description = "The sales agent: answers (JSON or SSE; also over \
-                                          Socket.IO) and, for staff, the conversations"),
+        (name = "agente", description = "The sales agent: typed and spoken questions answered \
+                                          (JSON or SSE; also over Socket.IO) and, for staff, the \
+                                          conversations"),
     )
 )]
 pub struct ApiDoc;

@@ -122,6 +122,19 @@ pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Readiness>)
             detail: Some(generator.detail),
         },
     );
+    // Voice is optional: without a model the rest of the API serves on.
+    let speech = app.speech().status();
+    components.insert(
+        "whisper",
+        Component {
+            status: if speech.available {
+                "ok"
+            } else {
+                "unavailable"
+            },
+            detail: Some(speech.detail),
+        },
+    );
     let db_ok = db_ok && lancedb_ok;
     let status = if db_ok {
         StatusCode::OK

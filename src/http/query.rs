@@ -11,15 +11,16 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::agent::wire::{ChunkMessage, ErrorMessage, FinalMessage};
-use crate::agent::{self, Answer, Canal, Event, Failure, Question};
+use crate::agent::wire::{ChunkMessage, ErrorMessage, FinalMessage, TranscriptionMessage};
+use crate::agent::{self, Answer, Canal, Event, Failure, Question, Started};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::ErrorBody;
 use crate::http::extract::{ApiJson, MaybeStaff};
+use crate::speech::Transcription;
 
 /// How often an idle event stream sends a keep-alive comment.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -34,7 +35,7 @@ pub struct Pregunta {
     pub chat_id: Option<String>,
 }
 
-fn wants_event_stream(headers: &HeaderMap) -> bool {
+pub(crate) fn wants_event_stream(headers: &HeaderMap) -> bool {
     headers
         .get_all(header::ACCEPT)
         .iter()
@@ -42,16 +43,31 @@ fn wants_event_stream(headers: &HeaderMap) -> bool {
         .any(|v| v.contains("text/event-stream"))
 }
 
-/// An error answer that also says which conversation it was and what had been
-/// answered before it failed.
-fn failure_response(failure: &Failure) -> Response {
+/// An answer with the transcription of the question it answers, for voice.
+#[derive(Serialize)]
+struct WithTranscription<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transcription: Option<&'a Transcription>,
+    #[serde(flatten)]
+    answer: &'a Answer,
+}
+
+/// An error answer that also says which conversation it was, what had been
+/// answered before it failed and, for voice, what was heard.
+pub(crate) fn failure_response(
+    failure: &Failure,
+    transcription: Option<&Transcription>,
+) -> Response {
     let status = failure.error.status();
     let message = ErrorMessage::from(failure);
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "error": {"code": message.code, "message": message.message, "field": message.field},
         "chat_id": message.chat_id,
         "parcial": message.parcial,
     });
+    if let Some(transcription) = transcription {
+        body["transcription"] = serde_json::json!(transcription);
+    }
     let mut response = (status, Json(body)).into_response();
     if let ApiError::Busy = failure.error {
         response
@@ -89,16 +105,35 @@ pub async fn text(
     };
     agent::check(&question, app.settings())?;
     let started = agent::start(&app, question);
+    respond(started, wants_event_stream(&headers), None).await
+}
+
+/// Sends a running answer as one JSON document or as an event stream; a voice
+/// question's transcription goes first (a `transcription` field, or event).
+pub(crate) async fn respond(
+    started: Started,
+    event_stream: bool,
+    transcription: Option<Transcription>,
+) -> Result<Response, ApiError> {
     // The answer stops when this handler or its stream is dropped (client gone).
     let stop = started.cancel.drop_guard();
     let mut events = started.events;
+    let chat_id = started.chat_id.unwrap_or_default();
 
-    if !wants_event_stream(&headers) {
+    if !event_stream {
         while let Some(event) = events.recv().await {
             match event {
                 Event::Chunk(_) => {}
-                Event::Done(answer) => return Ok(Json(*answer).into_response()),
-                Event::Failed(failure) => return Ok(failure_response(&failure)),
+                Event::Done(answer) => {
+                    return Ok(Json(WithTranscription {
+                        transcription: transcription.as_ref(),
+                        answer: &answer,
+                    })
+                    .into_response());
+                }
+                Event::Failed(failure) => {
+                    return Ok(failure_response(&failure, transcription.as_ref()));
+                }
             }
         }
         return Err(ApiError::internal(anyhow::anyhow!(
@@ -106,13 +141,18 @@ pub async fn text(
         )));
     }
 
-    let chat_id = started.chat_id.unwrap_or_default();
     let stream = async_stream::stream! {
         let _stop = stop;
+        if let Some(transcription) = &transcription {
+            yield Ok::<_, Infallible>(sse_event("transcription", &TranscriptionMessage {
+                chat_id: &chat_id,
+                transcription,
+            }));
+        }
         while let Some(event) = events.recv().await {
             match event {
                 Event::Chunk(chunk) => {
-                    yield Ok::<_, Infallible>(sse_event("response", &ChunkMessage {
+                    yield Ok(sse_event("response", &ChunkMessage {
                         chat_id: &chat_id,
                         chunk: &chunk,
                         complete: false,

@@ -5,26 +5,37 @@
 //!   (`connect_error`), no token means an anonymous customer.
 //! - `query_text {query, chat_id?}` streams `response` pieces and the final
 //!   `response`, or an `error {chat_id, code, message}`; the same pipeline as REST.
+//! - `query_voice {audio, chat_id?}` (the recording as a binary attachment; or the
+//!   metadata first and the recording as a second argument) emits `transcription`
+//!   `{chat_id, text, language, …}`, then the answer exactly like `query_text`; a
+//!   recording where nothing was understood gets an `error` `empty_transcription`.
+//! - `history {chat_id}` answers `history {chat_id, messages}`; `product_click
+//!   {producto_id, sku?, query, chat_id?}` records a click on a product card (the
+//!   chat page's needs, in [`page`]).
 //! - `cancel {chat_id?}` stops that answer (or all of this socket's); a disconnect
 //!   stops them all. The Ollama request in flight is dropped with them.
 //! - Each socket has its own question budget (`chat_rate_limit_*`).
+
+mod page;
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde::Deserialize;
-use socketioxide::SocketIo;
 use socketioxide::extract::{Extension, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
+use socketioxide::{ParserConfig, SocketIo};
 use tokio_util::sync::CancellationToken;
 
-use crate::agent::wire::{ChunkMessage, ErrorMessage, FinalMessage};
-use crate::agent::{self, Canal, Event, Question};
+use crate::agent::memory::{new_chat_id, parse_chat_id};
+use crate::agent::wire::{ChunkMessage, ErrorMessage, FinalMessage, TranscriptionMessage};
+use crate::agent::{self, Canal, Event, Question, Started};
 use crate::app::AppState;
 use crate::config::Settings;
 use crate::error::ApiError;
@@ -45,6 +56,20 @@ struct QueryText {
     query: String,
     chat_id: Option<String>,
 }
+
+/// `query_voice`'s first argument. The recording is its `audio` field or, when
+/// that is absent, the event's second argument.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VoiceMeta {
+    chat_id: Option<String>,
+    #[serde(default)]
+    audio: Bytes,
+}
+
+/// `query_voice`'s arguments.
+#[derive(Debug, Deserialize)]
+struct QueryVoice(VoiceMeta, #[serde(default)] Bytes);
 
 /// `cancel`'s payload.
 #[derive(Debug, Default, Deserialize)]
@@ -78,6 +103,27 @@ impl Session {
         }
     }
 
+    /// Notes a running answer; a newer one for the same chat replaces (and stops) it.
+    fn register(&self, chat_id: &str, token: CancellationToken) -> u64 {
+        let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
+        let earlier = self
+            .running
+            .lock()
+            .expect("running lock")
+            .insert(chat_id.to_owned(), (serial, token));
+        if let Some((_, token)) = earlier {
+            token.cancel();
+        }
+        serial
+    }
+
+    fn finished(&self, chat_id: &str, serial: u64) {
+        let mut running = self.running.lock().expect("running lock");
+        if running.get(chat_id).is_some_and(|(s, _)| *s == serial) {
+            running.remove(chat_id);
+        }
+    }
+
     fn cancel(&self, chat_id: Option<&str>) {
         let running = self.running.lock().expect("running lock");
         for (id, (_, token)) in running.iter() {
@@ -90,11 +136,18 @@ impl Session {
 
 /// The Socket.IO layer, to put in front of the HTTP router.
 pub fn layer(app: AppState) -> SocketIoLayer {
-    let max_payload = app.settings().max_body_bytes as u64;
+    let settings = app.settings();
+    // A recording travels as a binary attachment: base64 (a third larger) while
+    // the client is still on HTTP long-polling. Attachments beyond twice the
+    // recording limit close the connection; smaller ones get a clear error.
+    let voice_bytes = settings.voice_max_bytes + crate::http::VOICE_OVERHEAD;
+    let max_payload = settings.max_body_bytes.max(voice_bytes / 3 * 4) as u64;
+    let parser = ParserConfig::common().max_incoming_binary_buf_size(2 * voice_bytes);
     let (layer, io) = SocketIo::builder()
         .with_state(app)
         .max_payload(max_payload)
         .max_buffer_size(SOCKET_BUFFER)
+        .with_parser(parser)
         .build_layer();
     io.ns("/", on_connect.with(authenticate));
     layer
@@ -138,6 +191,9 @@ async fn authenticate(
 
 async fn on_connect(socket: SocketRef) {
     socket.on("query_text", on_query_text);
+    socket.on("query_voice", on_query_voice);
+    socket.on("history", page::on_history);
+    socket.on("product_click", page::on_product_click);
     socket.on("cancel", on_cancel);
     socket.on_disconnect(async |Extension(session): Extension<Session>| {
         session.cancel(None);
@@ -162,11 +218,7 @@ async fn on_query_text(
             return emit_error(&socket, None, &error);
         }
     };
-    if let Err(not_until) = session.limiter.check() {
-        let wait = not_until.wait_time_from(DefaultClock::default().now());
-        let error = ApiError::RateLimited {
-            retry_after_secs: wait.as_secs().max(1),
-        };
+    if let Err(error) = rate_limited(&session) {
         return emit_error(&socket, request.chat_id, &error);
     }
     let question = Question {
@@ -180,23 +232,20 @@ async fn on_query_text(
     }
     let started = agent::start(&app, question);
     let chat_id = started.chat_id.clone().unwrap_or_default();
-    let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
-    let earlier = session
-        .running
-        .lock()
-        .expect("running lock")
-        .insert(chat_id.clone(), (serial, started.cancel.clone()));
-    // A new question in the same conversation replaces the one still answering.
-    if let Some((_, token)) = earlier {
-        token.cancel();
-    }
+    let serial = session.register(&chat_id, started.cancel.clone());
+    relay(&socket, &chat_id, started).await;
+    session.finished(&chat_id, serial);
+}
+
+/// Sends an answer's pieces and its end to the socket; stops it if the socket is gone.
+async fn relay(socket: &SocketRef, chat_id: &str, started: Started) {
     let mut events = started.events;
     while let Some(event) = events.recv().await {
         let sent = match &event {
             Event::Chunk(chunk) => socket.emit(
                 "response",
                 &ChunkMessage {
-                    chat_id: &chat_id,
+                    chat_id,
                     chunk,
                     complete: false,
                 },
@@ -215,10 +264,95 @@ async fn on_query_text(
             started.cancel.cancel();
         }
     }
-    let mut running = session.running.lock().expect("running lock");
-    if running.get(&chat_id).is_some_and(|(s, _)| *s == serial) {
-        running.remove(&chat_id);
+}
+
+fn rate_limited(session: &Session) -> Result<(), ApiError> {
+    session.limiter.check().map_err(|not_until| {
+        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        ApiError::RateLimited {
+            retry_after_secs: wait.as_secs().max(1),
+        }
+    })
+}
+
+async fn on_query_voice(
+    socket: SocketRef,
+    State(app): State<AppState>,
+    Extension(session): Extension<Session>,
+    TryData(data): TryData<QueryVoice>,
+) {
+    let QueryVoice(meta, attachment) = match data {
+        Ok(request) => request,
+        Err(err) => {
+            let error = ApiError::InvalidBody(format!(
+                "query_voice espera {{audio, chat_id?}} con el audio como binario: {err}"
+            ));
+            return emit_error(&socket, None, &error);
+        }
+    };
+    let chat_id = match meta.chat_id.as_deref().map(parse_chat_id) {
+        None => new_chat_id(),
+        Some(Ok(id)) => id,
+        Some(Err(err)) => return emit_error(&socket, meta.chat_id, &ApiError::from(err)),
+    };
+    let audio = if meta.audio.is_empty() {
+        attachment
+    } else {
+        meta.audio
+    };
+    let max_bytes = app.settings().voice_max_bytes;
+    let refused = rate_limited(&session)
+        .and_then(|()| app.speech().check())
+        .and_then(|()| {
+            if audio.is_empty() {
+                Err(ApiError::Validation(crate::shop::types::FieldError::new(
+                    "audio",
+                    "envía la grabación como binario en `audio`",
+                )))
+            } else if audio.len() > max_bytes {
+                Err(ApiError::AudioTooLarge { max_bytes })
+            } else {
+                Ok(())
+            }
+        });
+    if let Err(error) = refused {
+        return emit_error(&socket, Some(chat_id), &error);
     }
+    // One token for the transcription and the answer: `cancel` or a disconnect
+    // stops whichever is running.
+    let cancel = CancellationToken::new();
+    let serial = session.register(&chat_id, cancel.clone());
+    let transcription = match app.speech().transcribe(audio, &cancel).await {
+        Ok(transcription) if transcription.text.is_empty() => Err(ApiError::EmptyTranscription),
+        other => other,
+    };
+    match transcription {
+        Err(error) => emit_error(&socket, Some(chat_id.clone()), &error),
+        Ok(transcription) => {
+            let sent = socket.emit(
+                "transcription",
+                &TranscriptionMessage {
+                    chat_id: &chat_id,
+                    transcription: &transcription,
+                },
+            );
+            let question = Question {
+                query: transcription.text,
+                chat_id: Some(chat_id.clone()),
+                canal: Canal::Socket,
+                usuario_id: session.staff_id,
+            };
+            match agent::check(&question, app.settings()) {
+                Err(err) => emit_error(&socket, Some(chat_id.clone()), &ApiError::from(err)),
+                Ok(()) if sent.is_ok() => {
+                    let started = agent::start_with(&app, question, cancel);
+                    relay(&socket, &chat_id, started).await;
+                }
+                Ok(()) => cancel.cancel(),
+            }
+        }
+    }
+    session.finished(&chat_id, serial);
 }
 
 async fn on_cancel(Extension(session): Extension<Session>, TryData(data): TryData<Cancel>) {

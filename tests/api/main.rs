@@ -3,11 +3,13 @@
 
 mod fake_ollama;
 mod helpers;
+mod recordings;
 mod socket_client;
 
 mod agent;
 mod agent_failures;
 mod auth;
+mod browser;
 mod cli;
 mod clientes;
 mod exportar;
@@ -18,3 +20,4 @@ mod retrieval;
 mod robustness;
 mod search;
 mod socket;
+mod voice;

@@ -2,7 +2,7 @@
 //! `test_frontend/socket_driver.mjs` takes commands on stdin and prints what the
 //! client sees as JSON lines, which these helpers read.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -96,6 +96,18 @@ impl SocketClient {
     pub async fn emit(&mut self, event: &str, data: Value) {
         self.command(json!({"cmd": "emit", "event": event, "data": data}))
             .await;
+    }
+
+    /// Emits `event` with the file at `path` attached as binary: as the `audio`
+    /// field of `data`, or as a second argument.
+    pub async fn emit_binary(&mut self, event: &str, data: Value, path: &Path, as_argument: bool) {
+        self.command(json!({
+            "cmd": "emit",
+            "event": event,
+            "data": data,
+            "binary": {"path": path, "as": if as_argument { "argument" } else { "field" }},
+        }))
+        .await;
     }
 
     pub async fn ask(&mut self, query: &str, chat_id: Option<&str>) {

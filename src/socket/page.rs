@@ -1,0 +1,119 @@
+//! What the chat page needs besides questions: a conversation's messages again
+//! after a reload or a reconnect (`history`), and the products customers click on
+//! (`product_click`, recorded in the event log with the question that led there).
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use socketioxide::extract::{SocketRef, State, TryData};
+
+use crate::agent::memory::{self, parse_chat_id};
+use crate::app::AppState;
+use crate::error::ApiError;
+
+use super::emit_error;
+
+/// `history`'s payload.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct HistoryRequest {
+    chat_id: String,
+}
+
+/// One message as the page shows it.
+#[derive(Debug, Serialize)]
+struct PageMessage {
+    /// `usuario` (the customer) or `asistente`.
+    role: String,
+    content: String,
+    /// `completo`, `parcial`, `cancelado` or `error`.
+    state: String,
+    sources: Option<serde_json::Value>,
+}
+
+/// `history {chat_id}` answers `history {chat_id, messages}` (none for a
+/// conversation that does not exist yet). The chat id is the key: the page keeps
+/// the random one it was given.
+pub(super) async fn on_history(
+    socket: SocketRef,
+    State(app): State<AppState>,
+    TryData(data): TryData<HistoryRequest>,
+) {
+    let chat_id = match data
+        .map_err(|err| ApiError::InvalidBody(format!("history espera {{chat_id}}: {err}")))
+        .and_then(|request| parse_chat_id(&request.chat_id).map_err(ApiError::from))
+    {
+        Ok(chat_id) => chat_id,
+        Err(error) => return emit_error(&socket, None, &error),
+    };
+    let messages = match memory::get(app.db(), &chat_id).await {
+        Ok(conversation) => conversation
+            .mensajes
+            .into_iter()
+            .filter(|m| !m.contenido.is_empty())
+            .map(|m| PageMessage {
+                role: m.rol,
+                content: m.contenido,
+                state: m.estado,
+                sources: m.fuentes,
+            })
+            .collect(),
+        Err(ApiError::NotFound(_)) => Vec::new(),
+        Err(error) => return emit_error(&socket, Some(chat_id), &error),
+    };
+    let _ = socket.emit(
+        "history",
+        &json!({"chat_id": chat_id, "messages": messages}),
+    );
+}
+
+/// `product_click`'s payload.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ProductClick {
+    chat_id: Option<String>,
+    producto_id: i64,
+    sku: Option<String>,
+    /// The question whose answer showed the product.
+    #[serde(default)]
+    query: String,
+}
+
+/// Longest question kept with a click.
+const MAX_CLICK_QUERY_CHARS: usize = 2000;
+
+/// `product_click {chat_id?, producto_id, sku?, query}` records a `click_producto`
+/// event; nothing is sent back unless the payload is malformed.
+pub(super) async fn on_product_click(
+    socket: SocketRef,
+    State(app): State<AppState>,
+    TryData(data): TryData<ProductClick>,
+) {
+    let click = match data {
+        Ok(click) => click,
+        Err(err) => {
+            let error = ApiError::InvalidBody(format!(
+                "product_click espera {{producto_id, sku?, query, chat_id?}}: {err}"
+            ));
+            return emit_error(&socket, None, &error);
+        }
+    };
+    let chat_id = match click.chat_id.as_deref().map(parse_chat_id).transpose() {
+        Ok(chat_id) => chat_id,
+        Err(err) => return emit_error(&socket, click.chat_id, &ApiError::from(err)),
+    };
+    let query: String = click
+        .query
+        .trim()
+        .chars()
+        .take(MAX_CLICK_QUERY_CHARS)
+        .collect();
+    app.events().record(
+        "click_producto",
+        json!({
+            "chat_id": chat_id,
+            "producto_id": click.producto_id,
+            "sku": click.sku,
+            "query": query,
+        }),
+    );
+}

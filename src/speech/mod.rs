@@ -1,0 +1,220 @@
+//! Voice questions: a recording in any supported format is decoded and resampled
+//! to 16 kHz mono ([`audio`]), then transcribed by Whisper ([`whisper`]) on the
+//! blocking pool, a bounded number at once. The transcript goes to the sales agent
+//! exactly like a typed question.
+//!
+//! Without a model (`TENDERO_WHISPER_MODEL`) or with one that fails to load, the
+//! server still runs: voice requests answer 503 `speech_unavailable` and `/ready`
+//! says why.
+
+pub mod audio;
+pub mod whisper;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde::Serialize;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use utoipa::ToSchema;
+
+use crate::config::Settings;
+use crate::error::ApiError;
+use audio::AudioError;
+use whisper::Whisper;
+
+/// What a recording said, sent before the answer.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Transcription {
+    /// What the customer said; empty when nothing was understood.
+    pub text: String,
+    /// The language spoken (ISO 639-1), as configured or detected.
+    pub language: Option<&'static str>,
+    /// The container the recording came in (`wav`, `mp3`, `ogg`, `flac`…).
+    pub format: &'static str,
+    pub audio_ms: f64,
+    /// Decoding and resampling time, then transcription time, in milliseconds.
+    pub decode_ms: f64,
+    pub transcribe_ms: f64,
+}
+
+/// The transcriber, or why there is none.
+pub struct Speech {
+    engine: Result<Arc<Whisper>, String>,
+    permits: Arc<Semaphore>,
+    queue: Duration,
+    max_secs: u64,
+}
+
+/// How speech is doing, for `/ready`.
+pub struct SpeechStatus {
+    pub available: bool,
+    pub detail: String,
+}
+
+impl Speech {
+    /// Loads the configured model (on the blocking pool: large models take seconds).
+    pub async fn start(settings: &Settings) -> Self {
+        let engine = match settings.whisper_model.clone() {
+            None => Err("no hay modelo de Whisper configurado (TENDERO_WHISPER_MODEL)".to_owned()),
+            Some(path) => {
+                let language = settings.whisper_language.clone();
+                let threads = match settings.whisper_threads {
+                    0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+                    n => n,
+                };
+                let shown = path.display().to_string();
+                let loaded =
+                    tokio::task::spawn_blocking(move || Whisper::load(&path, &language, threads))
+                        .await
+                        .map_err(anyhow::Error::from)
+                        .and_then(|loaded| loaded);
+                match loaded {
+                    Ok(whisper) => {
+                        tracing::info!(
+                            model = %shown,
+                            language = whisper.language().unwrap_or("auto"),
+                            threads = whisper.threads(),
+                            multilingual = whisper.multilingual(),
+                            "Whisper model loaded"
+                        );
+                        Ok(Arc::new(whisper))
+                    }
+                    Err(err) => {
+                        tracing::error!(
+                            error = format!("{err:#}"),
+                            "voice questions are off: the Whisper model did not load"
+                        );
+                        Err(format!("el modelo de Whisper {shown} no se pudo cargar"))
+                    }
+                }
+            }
+        };
+        if let Err(reason) = &engine {
+            tracing::warn!(reason, "voice questions answer 503 speech_unavailable");
+        }
+        Self {
+            engine,
+            permits: Arc::new(Semaphore::new(settings.max_transcriptions)),
+            queue: Duration::from_millis(settings.transcription_queue_ms),
+            max_secs: settings.voice_max_secs,
+        }
+    }
+
+    /// Fails with `speech_unavailable` when there is no model.
+    pub fn check(&self) -> Result<(), ApiError> {
+        self.engine
+            .as_ref()
+            .map(|_| ())
+            .map_err(|reason| ApiError::SpeechUnavailable(reason.clone()))
+    }
+
+    pub fn status(&self) -> SpeechStatus {
+        match &self.engine {
+            Ok(whisper) => SpeechStatus {
+                available: true,
+                detail: format!(
+                    "whisper ({}, idioma {}, {} hilos)",
+                    if whisper.multilingual() {
+                        "multilingüe"
+                    } else {
+                        "solo inglés"
+                    },
+                    whisper.language().unwrap_or("automático"),
+                    whisper.threads()
+                ),
+            },
+            Err(reason) => SpeechStatus {
+                available: false,
+                detail: reason.clone(),
+            },
+        }
+    }
+
+    /// Decodes and transcribes a recording. Waits for a free transcriber up to the
+    /// queue limit (then `busy`); `cancel` stops the work (the client went away).
+    pub async fn transcribe(
+        &self,
+        bytes: Bytes,
+        cancel: &CancellationToken,
+    ) -> Result<Transcription, ApiError> {
+        let whisper = self
+            .engine
+            .as_ref()
+            .map_err(|reason| ApiError::SpeechUnavailable(reason.clone()))?
+            .clone();
+        let max_secs = self.max_secs;
+        let started = Instant::now();
+        let decoding = tokio::task::spawn_blocking(move || audio::decode(bytes, max_secs));
+        let decoded = tokio::select! {
+            decoded = decoding => decoded,
+            () = cancel.cancelled() => return Err(ApiError::Cancelled),
+        };
+        let audio = decoded
+            .map_err(ApiError::internal)?
+            .map_err(|err| match err {
+                AudioError::NotAudio(message) => ApiError::UnsupportedAudio(message),
+                AudioError::Corrupt(message) => ApiError::InvalidAudio(message),
+                AudioError::TooLong { max_secs } => ApiError::AudioTooLong { max_secs },
+            })?;
+        let decode_ms = ms_since(started);
+        let audio_ms = audio.seconds() * 1e3;
+        let format = audio.format;
+
+        let permit = tokio::select! {
+            permit = tokio::time::timeout(self.queue, Arc::clone(&self.permits).acquire_owned()) => {
+                match permit {
+                    Ok(Ok(permit)) => permit,
+                    Ok(Err(_)) => return Err(ApiError::internal(anyhow::anyhow!("transcription semaphore closed"))),
+                    Err(_) => return Err(ApiError::Busy),
+                }
+            }
+            () = cancel.cancelled() => return Err(ApiError::Cancelled),
+        };
+        let transcribing = Instant::now();
+        let abort = Arc::new(AtomicBool::new(false));
+        let run = {
+            let abort = Arc::clone(&abort);
+            tokio::task::spawn_blocking(move || {
+                let heard = whisper.transcribe(&audio.samples, &abort);
+                drop(permit);
+                heard
+            })
+        };
+        tokio::pin!(run);
+        let heard = tokio::select! {
+            heard = &mut run => heard,
+            () = cancel.cancelled() => {
+                abort.store(true, Ordering::Relaxed);
+                // The run stops at whisper.cpp's next check; its permit is freed then.
+                return Err(ApiError::Cancelled);
+            }
+        };
+        let heard = heard
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)?;
+        let transcription = Transcription {
+            text: heard.text,
+            language: heard.language,
+            format,
+            audio_ms,
+            decode_ms,
+            transcribe_ms: ms_since(transcribing),
+        };
+        tracing::info!(
+            format,
+            audio_ms,
+            decode_ms,
+            transcribe_ms = transcription.transcribe_ms,
+            chars = transcription.text.chars().count(),
+            "transcribed"
+        );
+        Ok(transcription)
+    }
+}
+
+fn ms_since(started: Instant) -> f64 {
+    started.elapsed().as_secs_f64() * 1e3
+}

@@ -1,0 +1,194 @@
+//! Whisper transcription (whisper-rs over whisper.cpp): the model is loaded once and
+//! shared; each transcription runs on the blocking pool with a decoder state of its
+//! own, taken from a small pool so that its buffers are allocated once.
+
+use std::ffi::c_void;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use whisper_rs::{
+    FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState,
+};
+
+/// Whisper works on windows of 30 s and is unreliable on less than a second: shorter
+/// recordings are padded with silence to this many samples (1 s at 16 kHz).
+const MIN_SAMPLES: usize = 16_000;
+
+/// A loaded model.
+pub struct Whisper {
+    context: Arc<WhisperContext>,
+    /// `None` detects the language of each recording.
+    language: Option<String>,
+    threads: i32,
+    states: Mutex<Vec<WhisperState>>,
+    multilingual: bool,
+}
+
+/// What Whisper heard.
+#[derive(Debug, Clone)]
+pub struct Heard {
+    pub text: String,
+    /// The language spoken (ISO 639-1), as configured or detected.
+    pub language: Option<&'static str>,
+}
+
+impl Whisper {
+    /// Loads a ggml model file; slow for the large models, so call it off the runtime.
+    pub fn load(path: &Path, language: &str, threads: usize) -> anyhow::Result<Self> {
+        whisper_rs::install_logging_hooks();
+        let path_str = path
+            .to_str()
+            .context("the Whisper model path is not valid UTF-8")?;
+        let context =
+            WhisperContext::new_with_params(path_str, WhisperContextParameters::default())
+                .map_err(|err| {
+                    anyhow::anyhow!("loading the Whisper model {}: {err}", path.display())
+                })?;
+        let multilingual = context.is_multilingual();
+        let language = match language.trim() {
+            "auto" => None,
+            lang => Some(lang.to_owned()),
+        };
+        if !multilingual && language.as_deref().is_some_and(|l| l != "en") {
+            tracing::warn!(
+                model = %path.display(),
+                "the Whisper model is English-only: use a multilingual model for Spanish"
+            );
+        }
+        Ok(Self {
+            context: Arc::new(context),
+            language,
+            threads: i32::try_from(threads.max(1)).unwrap_or(i32::MAX),
+            states: Mutex::new(Vec::new()),
+            multilingual,
+        })
+    }
+
+    pub fn multilingual(&self) -> bool {
+        self.multilingual
+    }
+
+    pub fn language(&self) -> Option<&str> {
+        self.language.as_deref()
+    }
+
+    pub fn threads(&self) -> i32 {
+        self.threads
+    }
+
+    /// Transcribes 16 kHz mono samples; blocking. Setting `abort` stops it early
+    /// (the result is then an error).
+    pub fn transcribe(&self, samples: &[f32], abort: &Arc<AtomicBool>) -> anyhow::Result<Heard> {
+        let mut state = match self.states.lock().expect("whisper states lock").pop() {
+            Some(state) => state,
+            None => self
+                .context
+                .create_state()
+                .map_err(|err| anyhow::anyhow!("creating a Whisper state: {err}"))?,
+        };
+        let heard = self.run(&mut state, samples, abort);
+        // A state is reusable after any run, failed or aborted: the next one resets it.
+        self.states.lock().expect("whisper states lock").push(state);
+        heard
+    }
+
+    fn run(
+        &self,
+        state: &mut WhisperState,
+        samples: &[f32],
+        abort: &Arc<AtomicBool>,
+    ) -> anyhow::Result<Heard> {
+        let padded;
+        let samples = if samples.len() < MIN_SAMPLES {
+            let mut with_silence = samples.to_vec();
+            with_silence.resize(MIN_SAMPLES, 0.0);
+            padded = with_silence;
+            &padded[..]
+        } else {
+            samples
+        };
+        let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+        params.set_language(Some(self.language.as_deref().unwrap_or("auto")));
+        params.set_n_threads(self.threads);
+        params.set_translate(false);
+        params.set_no_context(true);
+        params.set_suppress_blank(true);
+        params.set_print_progress(false);
+        params.set_print_realtime(false);
+        params.set_print_timestamps(false);
+        params.set_print_special(false);
+        // SAFETY: `should_abort` only reads the `AtomicBool` behind the pointer, and
+        // `abort` (an `Arc` the caller holds) outlives `full`, the only call that uses it.
+        unsafe {
+            params.set_abort_callback(Some(should_abort));
+            params.set_abort_callback_user_data(Arc::as_ptr(abort).cast_mut().cast::<c_void>());
+        }
+        let result = state.full(params, samples);
+        if abort.load(Ordering::Relaxed) {
+            anyhow::bail!("transcription stopped: the client went away");
+        }
+        result.map_err(|err| anyhow::anyhow!("Whisper failed: {err}"))?;
+        let mut text = String::new();
+        for segment in state.as_iter() {
+            let piece = segment
+                .to_str_lossy()
+                .map_err(|err| anyhow::anyhow!("reading a Whisper segment: {err}"))?;
+            text.push_str(&piece);
+        }
+        let language = match &self.language {
+            Some(_) => self
+                .language
+                .as_deref()
+                .and_then(whisper_rs::get_lang_id)
+                .and_then(whisper_rs::get_lang_str),
+            None => whisper_rs::get_lang_str(state.full_lang_id_from_state()),
+        };
+        Ok(Heard {
+            text: spoken_text(&text),
+            language,
+        })
+    }
+}
+
+/// whisper.cpp's abort callback: true stops the run.
+unsafe extern "C" fn should_abort(flag: *mut c_void) -> bool {
+    // SAFETY: the pointer is the `AtomicBool` set up in `Whisper::run`, alive for the run.
+    unsafe { (*flag.cast::<AtomicBool>()).load(Ordering::Relaxed) }
+}
+
+/// The words in a transcript, without the annotations Whisper writes for what is
+/// not speech (`[BLANK_AUDIO]`, `[Música]`, `(risas)`, `*tos*`).
+pub fn spoken_text(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut closing: Option<char> = None;
+    for c in raw.chars() {
+        match closing {
+            Some(end) if c == end => closing = None,
+            Some(_) => {}
+            None => match c {
+                '[' => closing = Some(']'),
+                '(' => closing = Some(')'),
+                '*' => closing = Some('*'),
+                _ => out.push(c),
+            },
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spoken_text;
+
+    #[test]
+    fn annotations_are_not_words() {
+        assert_eq!(spoken_text(" [BLANK_AUDIO]"), "");
+        assert_eq!(spoken_text("[Música] (risas) *tos*"), "");
+        assert_eq!(
+            spoken_text(" ¿Tienen taladros?  [ruido] Gracias."),
+            "¿Tienen taladros? Gracias."
+        );
+    }
+}

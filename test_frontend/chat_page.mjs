@@ -1,0 +1,164 @@
+// Drives the customer chat page in a real headless Chromium (Debian's, through
+// playwright-core) for the Rust tests: commands arrive on stdin as JSON lines, and
+// each prints one JSON line with what the page shows.
+//
+//   node chat_page.mjs BASE_URL MICROPHONE_WAV SCREENSHOT_DIR
+//
+//   {"cmd": "open"}                       load the page, wait until connected
+//   {"cmd": "ask", "text"}                type and send; wait for the whole answer
+//   {"cmd": "ask_and_cancel", "text"}     send, press «Detener» at the first piece
+//   {"cmd": "click_card", "index"}        click a product card of the last answer
+//   {"cmd": "reload"}                     reload; wait for the conversation again
+//   {"cmd": "speak", "ms"}                record from the fake microphone, send
+//   {"cmd": "screenshot", "name"}         save SCREENSHOT_DIR/NAME.png
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { chromium } from "playwright-core";
+
+const [base, microphone, screenshots] = process.argv.slice(2);
+const out = (line) => process.stdout.write(JSON.stringify(line) + "\n");
+const WAIT = 30_000;
+mkdirSync(screenshots, { recursive: true });
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: [
+    "--no-sandbox",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    `--use-file-for-fake-audio-capture=${microphone}`,
+  ],
+});
+const context = await browser.newContext({
+  viewport: { width: 390, height: 844 },
+  locale: "es-CO",
+  permissions: ["microphone"],
+});
+const page = await context.newPage();
+const pageErrors = [];
+page.on("pageerror", (err) => pageErrors.push(err.message));
+
+/** What the conversation shows now. */
+async function snapshot() {
+  return page.evaluate(() => ({
+    chat_id: localStorage.getItem("tendero.chat_id"),
+    status: document.getElementById("estado").textContent,
+    notice: document.getElementById("aviso").hidden ? "" : document.getElementById("aviso").textContent,
+    messages: [...document.querySelectorAll("#mensajes > li")].map((item) => ({
+      role: item.classList.contains("cliente") ? "cliente" : "agente",
+      text: item.querySelector(".texto").textContent,
+      cards: [...item.querySelectorAll(".tarjeta")].map((card) => ({
+        sku: card.dataset.sku,
+        text: card.textContent,
+        pressed: card.getAttribute("aria-pressed") === "true",
+      })),
+    })),
+  }));
+}
+
+async function connected() {
+  await page.waitForFunction(() => document.getElementById("estado").textContent === "Conectado", null, {
+    timeout: WAIT,
+  });
+}
+
+/** Records every text the last answer shows, to prove it arrived in pieces. */
+async function watchAnswer() {
+  await page.evaluate(() => {
+    window.__shown = [];
+    const list = document.getElementById("mensajes");
+    new MutationObserver(() => {
+      const answers = list.querySelectorAll("li.agente .texto");
+      const last = answers[answers.length - 1];
+      if (last && last.textContent && window.__shown[window.__shown.length - 1] !== last.textContent) {
+        window.__shown.push(last.textContent);
+      }
+    }).observe(list, { subtree: true, childList: true, characterData: true });
+  });
+}
+
+async function send(text) {
+  await page.fill("#pregunta", text);
+  await page.press("#pregunta", "Enter");
+}
+
+const idle = () =>
+  page.waitForFunction(() => !document.querySelector(".escribiendo") && document.getElementById("detener").hidden, null, {
+    timeout: WAIT,
+  });
+
+const commands = {
+  async open() {
+    await page.goto(base + "/");
+    await connected();
+    return snapshot();
+  },
+  async ask({ text }) {
+    await watchAnswer();
+    // Sending adds the question and an empty answer at once; then wait for its end.
+    await send(text);
+    await idle();
+    return { ...(await snapshot()), shown: await page.evaluate(() => window.__shown) };
+  },
+  async ask_and_cancel({ text }) {
+    await send(text);
+    await page.waitForFunction(
+      () => {
+        const typing = document.querySelector(".escribiendo .texto");
+        return typing && typing.textContent.length > 0;
+      },
+      null,
+      { timeout: WAIT },
+    );
+    await page.click("#detener");
+    await idle();
+    return snapshot();
+  },
+  async click_card({ index }) {
+    const cards = page.locator("li.agente").last().locator(".tarjeta");
+    await cards.nth(index).click();
+    return snapshot();
+  },
+  async reload() {
+    await page.reload();
+    await connected();
+    await page.waitForFunction(() => document.querySelectorAll("#mensajes > li").length > 0, null, {
+      timeout: WAIT,
+    });
+    return snapshot();
+  },
+  async speak({ ms }) {
+    await page.click("#microfono");
+    await page.waitForFunction(() => document.getElementById("microfono").getAttribute("aria-pressed") === "true", null, {
+      timeout: WAIT,
+    });
+    // The recording itself lasts this long: the fake microphone plays in real time.
+    await page.waitForTimeout(ms);
+    await page.click("#microfono");
+    await page.waitForFunction(
+      () => !document.getElementById("aviso").hidden || document.querySelector("li.agente:last-child .texto")?.textContent,
+      null,
+      { timeout: WAIT },
+    );
+    await idle();
+    return snapshot();
+  },
+  async screenshot({ name }) {
+    const path = join(screenshots, `${name}.png`);
+    await page.screenshot({ path, fullPage: true });
+    return { path };
+  },
+};
+
+const lines = createInterface({ input: process.stdin });
+for await (const line of lines) {
+  const command = JSON.parse(line);
+  try {
+    const result = await commands[command.cmd](command);
+    out({ ok: true, ...result, page_errors: pageErrors });
+  } catch (err) {
+    out({ ok: false, error: err.message, page_errors: pageErrors, ...(await snapshot().catch(() => ({}))) });
+  }
+}
+await browser.close();

@@ -1,0 +1,281 @@
+//! The customer chat page in a real headless Chromium (Debian's `chromium`, driven by
+//! playwright-core through `test_frontend/chat_page.mjs`): streamed answers and
+//! product cards (with the fake Ollama and with the extractive generator), a click
+//! recorded with its question, a reload that keeps the conversation, cancel, and a
+//! question spoken into Chromium's fake microphone reaching Whisper. Each test saves
+//! screenshots under `test_frontend/screenshots/`.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::{Value, json};
+use tendero::db::entities::evento;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+use crate::agent::{stock_shop, with_fake};
+use crate::fake_ollama::{Reply, Step, words};
+use crate::helpers::{Backend, TestApp, spawn_app_with};
+use crate::recordings::{save, speech};
+
+/// Longest a command may take (the page waits up to 30 s itself).
+const WAIT: Duration = Duration::from_secs(60);
+
+struct Browser {
+    _child: Child,
+    stdin: ChildStdin,
+    lines: Lines<BufReader<ChildStdout>>,
+    _microphone: tempfile::TempDir,
+}
+
+fn frontend_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("test_frontend")
+}
+
+impl Browser {
+    /// Chromium on the page at `app`, its fake microphone playing `microphone` (WAV).
+    async fn open(app: &TestApp, microphone: Option<&[u8]>) -> (Self, Value) {
+        let dir = frontend_dir();
+        assert!(
+            dir.join("node_modules/playwright-core").is_dir(),
+            "playwright-core is not installed: run `npm ci` in {} (make test does)",
+            dir.display()
+        );
+        let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        assert!(
+            Path::new(&chromium).is_file(),
+            "Chromium is missing at {chromium}: install the Debian package chromium (make test does)"
+        );
+        let static_client = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("static/node_modules/socket.io-client/dist/socket.io.min.js");
+        assert!(
+            static_client.is_file(),
+            "the chat page's Socket.IO client is missing: run `npm ci` in static/ (make test does)"
+        );
+        let holder = tempfile::tempdir().unwrap();
+        let silence = crate::recordings::wav(
+            crate::recordings::Signal::Silence,
+            1.0,
+            16_000,
+            1,
+            crate::recordings::Sample::I16,
+        );
+        let microphone = save(
+            holder.path(),
+            "microfono.wav",
+            microphone.unwrap_or(&silence),
+        );
+        let mut child = Command::new("node")
+            .arg(dir.join("chat_page.mjs"))
+            .arg(app.url(""))
+            .arg(&microphone)
+            .arg(dir.join("screenshots"))
+            .current_dir(&dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("starting node (is Node.js installed?)");
+        let stdin = child.stdin.take().unwrap();
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut browser = Self {
+            _child: child,
+            stdin,
+            lines,
+            _microphone: holder,
+        };
+        let opened = browser.run(json!({"cmd": "open"})).await;
+        (browser, opened)
+    }
+
+    /// Runs one command; panics when the page did not get there.
+    async fn run(&mut self, command: Value) -> Value {
+        let mut line = command.to_string();
+        line.push('\n');
+        self.stdin.write_all(line.as_bytes()).await.unwrap();
+        self.stdin.flush().await.unwrap();
+        let reply = tokio::time::timeout(WAIT, self.lines.next_line())
+            .await
+            .expect("the browser driver answered nothing for 60 s")
+            .expect("reading the browser driver")
+            .expect("the browser driver ended");
+        let reply: Value = serde_json::from_str(&reply).unwrap();
+        assert_eq!(reply["ok"], true, "{command} failed: {reply}");
+        assert_eq!(reply["page_errors"], json!([]), "script errors on the page");
+        reply
+    }
+
+    async fn ask(&mut self, text: &str) -> Value {
+        self.run(json!({"cmd": "ask", "text": text})).await
+    }
+
+    async fn screenshot(&mut self, name: &str) {
+        let saved = self.run(json!({"cmd": "screenshot", "name": name})).await;
+        let path = PathBuf::from(saved["path"].as_str().unwrap());
+        assert!(
+            std::fs::metadata(&path).unwrap().len() > 1_000,
+            "{}",
+            path.display()
+        );
+    }
+}
+
+fn last_answer(page: &Value) -> &Value {
+    page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|m| m["role"] == "agente")
+        .expect("an answer on the page")
+}
+
+/// A reply streamed a word every 40 ms, so that the page shows it growing.
+fn slowly(text: &str) -> Reply {
+    Reply::Stream {
+        steps: words(text).into_iter().map(Step::Text).collect(),
+        delay: Duration::from_millis(40),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_streams_answers_with_cards_records_clicks_and_keeps_the_conversation() {
+    let (app, fake) = with_fake(Backend::Sqlite, |_| {}).await.unwrap();
+    let answer = "La Licuadora Oster 600W [1] cuesta $249.900 y quedan 8.";
+    fake.then(slowly(answer));
+    let (mut page, opened) = Browser::open(&app, None).await;
+    assert_eq!(opened["messages"], json!([]));
+
+    let asked = page.ask("quiero una licuadora").await;
+    let shown = last_answer(&asked);
+    assert_eq!(shown["text"], answer);
+    // The answer grew piece by piece before it was complete.
+    let steps = asked["shown"].as_array().unwrap();
+    assert!(steps.len() >= 5, "seen only {steps:?}");
+    assert!(answer.starts_with(steps[1].as_str().unwrap()));
+    let card = &shown["cards"][0];
+    assert_eq!(card["sku"], "LIC-600");
+    let card_text = card["text"].as_str().unwrap();
+    for part in ["Licuadora Oster 600W", "249.900", "8 disponibles", "cocina"] {
+        assert!(card_text.contains(part), "{part} not in {card_text}");
+    }
+    page.screenshot("respuesta-con-tarjetas").await;
+
+    // A click is recorded with the question that led to the product.
+    let clicked = page.run(json!({"cmd": "click_card", "index": 0})).await;
+    assert_eq!(last_answer(&clicked)["cards"][0]["pressed"], true);
+    let chat_id = clicked["chat_id"].as_str().unwrap().to_owned();
+    let db = app.state.db().conn();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let event = loop {
+        if let Some(event) = evento::Entity::find()
+            .filter(evento::Column::Tipo.eq("click_producto"))
+            .one(db)
+            .await
+            .unwrap()
+        {
+            break event;
+        }
+        assert!(Instant::now() < deadline, "no click event recorded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(event.datos["sku"], "LIC-600");
+    assert_eq!(event.datos["query"], "quiero una licuadora");
+    assert_eq!(event.datos["chat_id"], chat_id.as_str());
+    assert!(event.datos["producto_id"].is_i64());
+
+    // A reload shows the same conversation, cards included, and continues it.
+    let reloaded = page.run(json!({"cmd": "reload"})).await;
+    assert_eq!(reloaded["chat_id"], chat_id.as_str());
+    let messages = reloaded["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert_eq!(messages[0]["text"], "quiero una licuadora");
+    assert_eq!(messages[1]["text"], answer);
+    assert_eq!(messages[1]["cards"][0]["sku"], "LIC-600");
+    page.screenshot("conversacion-tras-recargar").await;
+
+    fake.then(Reply::say("Tiene cinco velocidades."));
+    let again = page.ask("¿y cuántas velocidades tiene?").await;
+    assert_eq!(last_answer(&again)["text"], "Tiene cinco velocidades.");
+    assert_eq!(again["chat_id"], chat_id.as_str());
+    // The model was given the earlier exchange: the conversation went on.
+    let request = &fake.requests()[1];
+    assert_eq!(
+        request["messages"].as_array().unwrap().len(),
+        4,
+        "{request}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_shows_the_extractive_generator_answer_with_cards() {
+    let app = spawn_app_with(Backend::Sqlite, |_| {}).await.unwrap();
+    stock_shop(&app).await;
+    let (mut page, _) = Browser::open(&app, None).await;
+    let asked = page.ask("¿tienen un taladro inalámbrico?").await;
+    let shown = last_answer(&asked);
+    let text = shown["text"].as_str().unwrap();
+    assert!(text.contains("Taladro Inalámbrico 20V Azul"), "{text}");
+    assert!(text.contains("329.900"), "{text}");
+    let skus: Vec<&str> = shown["cards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["sku"].as_str().unwrap())
+        .collect();
+    assert!(skus.contains(&"TAL-20V"), "{skus:?}");
+    page.screenshot("respuesta-extractiva").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_stops_the_answer_on_the_page_and_upstream() {
+    let (app, fake) = with_fake(Backend::Sqlite, |_| {}).await.unwrap();
+    fake.then(Reply::steps(vec![
+        Step::Text("Estoy buscando ".to_owned()),
+        Step::Stall,
+    ]));
+    let (mut page, _) = Browser::open(&app, None).await;
+    let stopped = page
+        .run(json!({"cmd": "ask_and_cancel", "text": "quiero una licuadora"}))
+        .await;
+    let text = last_answer(&stopped)["text"].as_str().unwrap().to_owned();
+    assert!(text.starts_with("Estoy buscando"), "{text}");
+    assert!(text.contains("Respuesta detenida"), "{text}");
+    fake.wait_abandoned(1).await;
+    page.screenshot("respuesta-detenida").await;
+
+    // The page is ready for the next question.
+    fake.then(Reply::say("Claro."));
+    let next = page.ask("hola").await;
+    assert_eq!(last_answer(&next)["text"], "Claro.");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_question_spoken_into_the_microphone_reaches_whisper() {
+    let model = std::env::var("TENDERO_TEST_WHISPER_MODEL").map_or_else(
+        |_| PathBuf::from("../shared/data/whisper/for-tests-ggml-tiny.bin"),
+        PathBuf::from,
+    );
+    assert!(
+        model.is_file(),
+        "set TENDERO_TEST_WHISPER_MODEL (make test does)"
+    );
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        s.whisper_model = Some(model);
+        s.whisper_threads = 1;
+    })
+    .await
+    .unwrap();
+    let voice = speech("¿Tienen licuadoras de vidrio?");
+    let (mut page, _) = Browser::open(&app, Some(&voice)).await;
+    let spoken = page.run(json!({"cmd": "speak", "ms": 1500})).await;
+    // The weightless model hears nothing: the page says so in Spanish and keeps
+    // nothing of the attempt in the conversation.
+    let notice = spoken["notice"].as_str().unwrap();
+    assert!(notice.contains("no se entendió"), "{spoken}");
+    assert_eq!(spoken["messages"], json!([]), "{spoken}");
+    page.screenshot("voz-sin-transcripcion").await;
+}
