@@ -311,12 +311,12 @@ fn transcribe(args: &TranscribeArgs, settings: &Settings) -> anyhow::Result<()> 
     use std::sync::atomic::AtomicBool;
     use std::time::Instant;
 
-    let threads = match settings.whisper_threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
     let whisper = match &settings.whisper_model {
-        Some(path) => Some(Whisper::load(path, &settings.whisper_language, threads)?),
+        Some(path) => Some(Whisper::load(
+            path,
+            &settings.whisper_language,
+            settings.transcription_threads(),
+        )?),
         None => {
             eprintln!(
                 "no Whisper model configured (TENDERO_WHISPER_MODEL): measuring decoding only"

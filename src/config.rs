@@ -335,6 +335,14 @@ impl Settings {
         Ok(())
     }
 
+    /// Threads one transcription uses (`whisper_threads`, or one per core).
+    pub fn transcription_threads(&self) -> usize {
+        match self.whisper_threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+
     /// The LanceDB URI in force.
     pub fn lancedb_uri(&self) -> String {
         match &self.lancedb_uri {

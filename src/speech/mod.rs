@@ -61,10 +61,7 @@ impl Speech {
             None => Err("no hay modelo de Whisper configurado (TENDERO_WHISPER_MODEL)".to_owned()),
             Some(path) => {
                 let language = settings.whisper_language.clone();
-                let threads = match settings.whisper_threads {
-                    0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-                    n => n,
-                };
+                let threads = settings.transcription_threads();
                 let shown = path.display().to_string();
                 let loaded =
                     tokio::task::spawn_blocking(move || Whisper::load(&path, &language, threads))

@@ -255,14 +255,7 @@ async fn cancel_stops_the_answer_on_the_page_and_upstream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_question_spoken_into_the_microphone_reaches_whisper() {
-    let model = std::env::var("TENDERO_TEST_WHISPER_MODEL").map_or_else(
-        |_| PathBuf::from("../shared/data/whisper/for-tests-ggml-tiny.bin"),
-        PathBuf::from,
-    );
-    assert!(
-        model.is_file(),
-        "set TENDERO_TEST_WHISPER_MODEL (make test does)"
-    );
+    let model = crate::voice::test_model();
     let app = spawn_app_with(Backend::Sqlite, |s| {
         s.whisper_model = Some(model);
         s.whisper_threads = 1;

@@ -15,7 +15,7 @@ use crate::recordings::{Sample, Signal, encode, save, speech, wav};
 use crate::socket_client::SocketClient;
 
 /// The weightless Whisper model (`make test` points at the shared test data).
-fn test_model() -> PathBuf {
+pub fn test_model() -> PathBuf {
     let path = std::env::var("TENDERO_TEST_WHISPER_MODEL").map_or_else(
         |_| PathBuf::from("../shared/data/whisper/for-tests-ggml-tiny.bin"),
         PathBuf::from,
