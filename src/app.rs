@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::Context;
 use rand::RngCore;
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use crate::agent::Agent;
 use crate::auth::{JwtKeys, hash_password};
@@ -197,9 +197,13 @@ async fn open_search(settings: &Settings, db: &Db) -> anyhow::Result<SearchIndex
 }
 
 /// Every `poll`: picks up index changes written by other processes and re-indexes the
-/// stock of ordered products. Every 30 s saves FAISS when it changed; every 10 min
-/// compacts LanceDB (small writes leave small files and old versions). Ends when the
-/// index is dropped.
+/// stock of ordered products. Every 30 s saves FAISS when it changed. Compacts LanceDB
+/// every 10 min, or as soon as writes have left [`COMPACT_FROM_FRAGMENTS`] fragments
+/// (at most every 30 s): small writes leave small files and old versions, and each
+/// fragment a search touches costs it a file read. Ends when the index is dropped.
+/// Fragments from which the upkeep compacts without waiting for its 10-minute turn.
+const COMPACT_FROM_FRAGMENTS: usize = 8;
+
 fn spawn_index_upkeep(
     index: &Arc<SearchIndex>,
     db: Db,
@@ -211,7 +215,10 @@ fn spawn_index_upkeep(
         let mut ticker = tokio::time::interval(poll);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_save = tokio::time::Instant::now();
-        let mut last_compaction = tokio::time::Instant::now();
+        // A catalog just ingested at start-up may be compacted at the first turn.
+        let mut last_compaction = tokio::time::Instant::now()
+            .checked_sub(Duration::from_secs(30))
+            .unwrap_or_else(tokio::time::Instant::now);
         loop {
             ticker.tick().await;
             let Some(index) = weak.upgrade() else { return };
@@ -234,7 +241,14 @@ fn spawn_index_upkeep(
                     tracing::warn!(error = %format!("{err:#}"), "could not save the FAISS index");
                 }
             }
-            if last_compaction.elapsed() >= Duration::from_secs(600) {
+            let since = last_compaction.elapsed();
+            let fragmented = since >= Duration::from_secs(30)
+                && index
+                    .store()
+                    .fragments()
+                    .await
+                    .is_ok_and(|n| n >= COMPACT_FROM_FRAGMENTS);
+            if fragmented || since >= Duration::from_secs(600) {
                 last_compaction = tokio::time::Instant::now();
                 if let Err(err) = index.store().compact().await {
                     tracing::warn!(error = %format!("{err:#}"), "could not compact LanceDB");
@@ -244,8 +258,9 @@ fn spawn_index_upkeep(
     });
 }
 
-/// Serves until `shutdown` resolves; requests in flight then get
-/// `shutdown_grace_secs` to finish.
+/// Serves until `shutdown` resolves; requests and Socket.IO answers in flight then
+/// get `shutdown_grace_secs` to finish, and Socket.IO connections are closed (their
+/// clients reconnect to the next server).
 pub async fn run(
     listener: TcpListener,
     state: AppState,
@@ -253,27 +268,47 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let grace = Duration::from_secs(state.settings().shutdown_grace_secs);
     let index = state.index().clone();
-    let router = http::router(state);
-    let draining = Arc::new(Notify::new());
-    let notify = draining.clone();
+    let (router, sockets) = http::router(state);
+    let stopping = CancellationToken::new();
+    let stop = stopping.clone();
+    let refuse = sockets.clone();
     let server = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async move {
         shutdown.await;
-        tracing::info!("shutting down: finishing requests in flight");
-        notify.notify_one();
+        tracing::info!("shutting down: finishing requests and answers in flight");
+        // Before the listener closes: whoever sees it closed sees questions refused.
+        refuse.stop_accepting();
+        stop.cancel();
     })
     .into_future();
-    let deadline = async move {
-        draining.notified().await;
-        tokio::time::sleep(grace).await;
+    let deadline = {
+        let stopping = stopping.clone();
+        async move {
+            stopping.cancelled().await;
+            tokio::time::sleep(grace).await;
+        }
     };
-    tokio::select! {
-        result = server => result.context("serving HTTP")?,
-        () = deadline => tracing::warn!(?grace, "grace period over: dropping requests still running"),
-    }
+    let http = async {
+        let served = tokio::select! {
+            result = server => result.context("serving HTTP"),
+            () = deadline => {
+                tracing::warn!(?grace, "grace period over: dropping requests still running");
+                Ok(())
+            }
+        };
+        stopping.cancel();
+        served
+    };
+    // Upgraded WebSocket connections are not the HTTP server's to wait for.
+    let sockets = async {
+        stopping.cancelled().await;
+        sockets.close(grace).await;
+    };
+    let (served, ()) = tokio::join!(http, sockets);
+    served?;
     if let Err(err) = index.save().await {
         tracing::warn!(error = %format!("{err:#}"), "could not save the FAISS index at shutdown");
     }

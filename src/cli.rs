@@ -292,6 +292,7 @@ async fn eval(args: EvalArgs, settings: &Settings) -> anyhow::Result<()> {
             .unwrap_or_else(|| settings.search_language.clone()),
         fusion,
         hnsw_from: settings.faiss_hnsw_from,
+        ef_search: settings.faiss_hnsw_ef_search,
         limit: args.limit,
     };
     let embedder = retrieval::embedders::resolve(settings).await?;

@@ -123,6 +123,9 @@ pub struct Settings {
     pub faiss_dir: Option<PathBuf>,
     /// Indexes of at least this many chunks use HNSW; smaller ones exact (Flat) search.
     pub faiss_hnsw_from: usize,
+    /// Candidates an HNSW search explores (FAISS `efSearch`): higher finds more of
+    /// the true nearest neighbours, at some cost in time.
+    pub faiss_hnsw_ef_search: usize,
     /// Which embedder turns text into vectors (see [`EmbedderChoice`]).
     pub embedder: EmbedderChoice,
     /// A local sentence-embedding model folder (config.json, tokenizer.json,
@@ -210,6 +213,7 @@ impl Default for Settings {
             lancedb_uri: None,
             faiss_dir: None,
             faiss_hnsw_from: 20_000,
+            faiss_hnsw_ef_search: 128,
             embedder: EmbedderChoice::Auto,
             embedder_model_dir: None,
             ollama_url: "http://127.0.0.1:11434".to_owned(),

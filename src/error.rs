@@ -87,6 +87,8 @@ pub enum ApiError {
     },
     #[error("hay demasiadas respuestas en curso: reintenta en unos segundos")]
     Busy,
+    #[error("el servicio se está reiniciando: vuelve a preguntar en unos segundos")]
+    ShuttingDown,
     #[error("el generador de respuestas no está disponible: {0}")]
     GeneratorUnavailable(String),
     #[error("la respuesta se detuvo a pedido del cliente")]
@@ -130,6 +132,7 @@ impl ApiError {
             Self::Timeout => "timeout",
             Self::Unavailable { .. } => "service_unavailable",
             Self::Busy => "busy",
+            Self::ShuttingDown => "shutting_down",
             Self::GeneratorUnavailable(_) => "generator_unavailable",
             Self::Cancelled => "cancelled",
             Self::Internal(_) => "internal_error",
@@ -167,6 +170,7 @@ impl ApiError {
             Self::Timeout
             | Self::Unavailable { .. }
             | Self::Busy
+            | Self::ShuttingDown
             | Self::GeneratorUnavailable(_)
             | Self::SpeechUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             // nginx's "client closed request": only ever logged, the client is gone.
@@ -236,7 +240,7 @@ impl IntoResponse for ApiError {
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
-            Self::Busy => {
+            Self::Busy | Self::ShuttingDown => {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));

@@ -10,6 +10,9 @@
 //   {"cmd": "click_card", "index"}        click a product card of the last answer
 //   {"cmd": "reload"}                     reload; wait for the conversation again
 //   {"cmd": "speak", "ms"}                record from the fake microphone, send
+//   {"cmd": "wait_offline"}               wait until the page has lost the server
+//   {"cmd": "wait_online"}                wait until it is back and has re-rendered
+//                                         the conversation from the server
 //   {"cmd": "screenshot", "name"}         save SCREENSHOT_DIR/NAME.png
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -142,6 +145,24 @@ const commands = {
       { timeout: WAIT },
     );
     await idle();
+    return snapshot();
+  },
+  async wait_offline() {
+    await page.waitForFunction(() => document.getElementById("estado").textContent !== "Conectado", null, {
+      timeout: WAIT,
+    });
+    // From now on, note when the conversation is rendered anew (from `history`).
+    await page.evaluate(() => {
+      window.__rendered = false;
+      new MutationObserver((changes) => {
+        if (changes.some((change) => change.removedNodes.length > 0)) window.__rendered = true;
+      }).observe(document.getElementById("mensajes"), { childList: true });
+    });
+    return snapshot();
+  },
+  async wait_online() {
+    await connected();
+    await page.waitForFunction(() => window.__rendered === true, null, { timeout: WAIT });
     return snapshot();
   },
   async screenshot({ name }) {

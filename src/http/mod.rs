@@ -59,9 +59,10 @@ struct ErrorDetail {
     field: Option<String>,
 }
 
-/// Builds the whole application router.
-pub fn router(state: AppState) -> Router {
+/// Builds the whole application router, with the Socket.IO handle its shutdown needs.
+pub fn router(state: AppState) -> (Router, crate::socket::Sockets) {
     let settings = state.settings().clone();
+    let (sockets_layer, sockets) = crate::socket::layer(state.clone());
     let api = Router::new()
         .route("/api/auth/login", post(auth::login))
         .route("/api/auth/me", get(auth::me))
@@ -139,7 +140,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(rate_limit::chat_layer(&settings));
 
-    Router::new()
+    let router = Router::new()
         .merge(limit_bodies(bounded, settings.max_body_bytes))
         .merge(answers)
         .fallback(route_not_found)
@@ -169,8 +170,8 @@ pub fn router(state: AppState) -> Router {
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         // Outermost: Socket.IO traffic (polling and WebSocket under /socket.io/) has
         // its own limits and must not be compressed or cut by the request timeout.
-        .layer(crate::socket::layer(state.clone()))
-        .with_state(state)
+        .layer(sockets_layer);
+    (router.with_state(state), sockets)
 }
 
 fn request_span(req: &Request) -> Span {

@@ -4,25 +4,22 @@
 //! text/event-stream`, as a `transcription` event followed by the `response`
 //! events of `/api/query/text`.
 
-use axum::Json;
 use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
 use axum::extract::{Multipart, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::{Bytes, BytesMut};
-use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
 
 use crate::agent::memory::{new_chat_id, parse_chat_id};
-use crate::agent::{self, Canal, Question};
+use crate::agent::{self, Canal, Failure, Question};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::ErrorBody;
 use crate::http::extract::MaybeStaff;
-use crate::http::query::{respond, wants_event_stream};
+use crate::http::query::{failure_response, respond, wants_event_stream};
 use crate::shop::types::FieldError;
-use crate::speech::Transcription;
 
 /// Room for the multipart framing and the `chat_id` field around the audio.
 pub const MULTIPART_OVERHEAD: usize = 64 * 1024;
@@ -85,7 +82,14 @@ pub async fn voice(
     let stop = cancel.clone().drop_guard();
     let transcription = app.speech().transcribe(form.audio, &cancel).await?;
     if transcription.text.is_empty() {
-        return Ok(empty_transcription(&chat_id, &transcription));
+        // The conversation and what was heard (nothing), so that a client can show
+        // it and ask again.
+        let failure = Failure {
+            chat_id: Some(chat_id),
+            error: ApiError::EmptyTranscription,
+            partial: None,
+        };
+        return Ok(failure_response(&failure, Some(&transcription)));
     }
     let question = Question {
         query: transcription.text.clone(),
@@ -96,24 +100,6 @@ pub async fn voice(
     agent::check(&question, app.settings())?;
     let started = agent::start_with(&app, question, stop.disarm());
     respond(started, wants_event_stream(&headers), Some(transcription)).await
-}
-
-/// The body of a 422 `empty_transcription`: the error, the conversation and what
-/// was heard (nothing), so that a client can show it and ask again.
-fn empty_transcription(chat_id: &str, transcription: &Transcription) -> Response {
-    #[derive(Serialize)]
-    struct Body<'a> {
-        error: serde_json::Value,
-        chat_id: &'a str,
-        transcription: &'a Transcription,
-    }
-    let error = ApiError::EmptyTranscription;
-    let body = Body {
-        error: serde_json::json!({"code": error.code(), "message": error.to_string()}),
-        chat_id,
-        transcription,
-    };
-    (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response()
 }
 
 async fn read_form(mut multipart: Multipart, max_bytes: usize) -> Result<VoiceForm, ApiError> {

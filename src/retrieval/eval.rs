@@ -34,6 +34,7 @@ pub struct EvalConfig {
     pub language: String,
     pub fusion: Fusion,
     pub hnsw_from: usize,
+    pub ef_search: usize,
     /// Evaluate only the first `n` queries (all when `None`).
     pub limit: Option<usize>,
 }
@@ -55,6 +56,8 @@ pub struct ModeReport {
 pub struct EvalReport {
     pub embedder: String,
     pub fusion: String,
+    /// The FAISS structure searched ("Flat", or "HNSW32, efSearch N").
+    pub faiss: String,
     pub products: usize,
     pub queries: usize,
     /// Queries with at least one grade above 0 (the ones NDCG averages over).
@@ -264,7 +267,8 @@ pub async fn run(
             progress.advance(batch.len() as u64);
         }
         progress.finish();
-        store.refresh().await?;
+        // As the server's upkeep does after a large write.
+        store.compact().await?;
     }
     let index = SearchIndex::open(
         store,
@@ -275,6 +279,7 @@ pub async fn run(
                 .as_ref()
                 .map(|d| d.join(format!("{table}.faiss"))),
             hnsw_from: config.hnsw_from,
+            ef_search: config.ef_search,
             fusion: config.fusion,
         },
     )
@@ -345,6 +350,10 @@ pub async fn run(
     Ok(EvalReport {
         embedder: embedder.id().to_owned(),
         fusion: format!("{:?}", config.fusion),
+        faiss: match index.status().faiss {
+            "hnsw" => format!("HNSW32, efSearch {}", config.ef_search),
+            other => other.to_owned(),
+        },
         products: chunks.len(),
         queries: queries.len(),
         judged_queries,
@@ -359,7 +368,7 @@ impl EvalReport {
     /// The report as a Markdown table (what the README shows).
     pub fn table(&self) -> String {
         let mut out = format!(
-            "{} products, {} queries ({} judged), embedder {}, fusion {}\n\
+            "{} products, {} queries ({} judged), embedder {}, fusion {}, FAISS {}\n\
              index ready in {:.1} s; query embedding p50 {:.2} ms, p95 {:.2} ms\n\n\
              | mode | NDCG@10 | MRR@10 | Recall@100 | p50 ms | p95 ms | p99 ms |\n\
              | --- | --- | --- | --- | --- | --- | --- |\n",
@@ -368,6 +377,7 @@ impl EvalReport {
             self.judged_queries,
             self.embedder,
             self.fusion,
+            self.faiss,
             self.index_seconds,
             self.embed_ms_p50,
             self.embed_ms_p95

@@ -100,6 +100,19 @@ impl VectorIndex {
         })
     }
 
+    /// How many candidates an HNSW search explores (FAISS `efSearch`; a search
+    /// explores at least as many as it asks for). Exact indexes have nothing to set.
+    pub fn set_ef_search(&self, ef: usize) -> anyhow::Result<()> {
+        if self.kind != IndexKind::Hnsw {
+            return Ok(());
+        }
+        let inner = self.inner.lock().expect("index lock");
+        faiss::index::autotune::ParameterSpace::new()?
+            .set_index_parameter(&inner.index, "efSearch", ef.max(1) as f64)
+            .context("setting efSearch")?;
+        Ok(())
+    }
+
     pub fn kind(&self) -> IndexKind {
         self.kind
     }
@@ -336,6 +349,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("chunks.faiss");
         let index = sample(IndexKind::Hnsw);
+        index.set_ef_search(64).unwrap();
         index.remove(&[13]);
         index.save(&path, "test").unwrap();
         assert!(

@@ -85,6 +85,7 @@ pub async fn open_index(
             } else {
                 usize::MAX
             },
+            ef_search: settings.faiss_hnsw_ef_search,
             fusion: fusion::Fusion::DEFAULT,
         },
     )

@@ -79,6 +79,8 @@ pub struct IndexOptions {
     pub faiss_path: Option<PathBuf>,
     /// Chunk count from which HNSW replaces exact search.
     pub hnsw_from: usize,
+    /// HNSW's `efSearch` (see [`VectorIndex::set_ef_search`]).
+    pub ef_search: usize,
     pub fusion: Fusion,
 }
 
@@ -142,6 +144,14 @@ impl SearchIndex {
                         tracing::warn!(error = %format!("{err:#}"), "saved FAISS index unreadable: rebuilding");
                         None
                     })
+                    .filter(|index| {
+                        let wanted = IndexKind::for_size(index.len(), options.hnsw_from);
+                        let fits = index.kind() == wanted;
+                        if !fits {
+                            tracing::info!(saved = ?index.kind(), ?wanted, "saved FAISS index of another structure: rebuilding");
+                        }
+                        fits
+                    })
             }
             None => None,
         };
@@ -167,6 +177,7 @@ impl SearchIndex {
                     .await??
             }
         };
+        vectors.set_ef_search(options.ef_search)?;
         let mut catalog = Catalog::default();
         for chunk in &chunks {
             catalog.meta.insert(chunk.key, Meta::of(chunk));

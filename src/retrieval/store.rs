@@ -314,6 +314,17 @@ impl ChunkStore {
         Ok(())
     }
 
+    /// Data fragments in the table. Every write adds one, and a search opens each
+    /// fragment its hits fall in to read their keys: many fragments slow every search.
+    pub async fn fragments(&self) -> anyhow::Result<usize> {
+        let stats = self
+            .table
+            .stats()
+            .await
+            .context("reading LanceDB statistics")?;
+        Ok(stats.fragment_stats.num_fragments)
+    }
+
     /// Content hash of every chunk, by key.
     pub async fn hashes(&self) -> anyhow::Result<HashMap<i64, String>> {
         let mut stream = self

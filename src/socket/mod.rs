@@ -15,13 +15,17 @@
 //! - `cancel {chat_id?}` stops that answer (or all of this socket's); a disconnect
 //!   stops them all. The Ollama request in flight is dropped with them.
 //! - Each socket has its own question budget (`chat_rate_limit_*`).
+//! - At shutdown ([`Sockets::close`]) new questions get `shutting_down`, the answers
+//!   in flight get the grace period to finish, and then every connection is closed
+//!   at the transport, so that clients reconnect (to the next server) on their own.
 
 mod page;
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use governor::clock::{Clock, DefaultClock};
@@ -31,6 +35,7 @@ use socketioxide::extract::{Extension, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::{ParserConfig, SocketIo};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::agent::memory::{new_chat_id, parse_chat_id};
@@ -42,6 +47,9 @@ use crate::error::ApiError;
 
 /// Packets a socket may have waiting to be written before emits fail.
 const SOCKET_BUFFER: usize = 1024;
+
+/// How long a shutdown waits for connections to close once asked to.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 /// The handshake's `auth` payload.
 #[derive(Debug, Deserialize)]
@@ -85,12 +93,86 @@ struct Session {
     /// The answers running on this socket, by chat id, with a serial so that a
     /// finished answer never removes a newer one for the same chat.
     running: Arc<Mutex<HashMap<String, (u64, CancellationToken)>>>,
+    answers: Arc<Answers>,
+}
+
+/// The answers in flight on every socket, so that a shutdown lets them finish.
+struct Answers {
+    running: watch::Sender<usize>,
+    closing: AtomicBool,
+}
+
+/// One answer counted in [`Answers`]; dropping it counts it out.
+struct InFlight(Arc<Answers>);
+
+impl Answers {
+    fn new() -> Self {
+        Self {
+            running: watch::channel(0).0,
+            closing: AtomicBool::new(false),
+        }
+    }
+
+    /// Counts an answer in, unless the server is shutting down. Counting comes
+    /// before the check, so that [`Sockets::close`] either sees this answer or
+    /// this answer sees the shutdown.
+    fn enter(self: &Arc<Self>) -> Result<InFlight, ApiError> {
+        self.running.send_modify(|n| *n += 1);
+        let entered = InFlight(self.clone());
+        if self.closing.load(Ordering::SeqCst) {
+            return Err(ApiError::ShuttingDown);
+        }
+        Ok(entered)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.running.send_modify(|n| *n -= 1);
+    }
+}
+
+/// The Socket.IO side of a running server, for its shutdown.
+#[derive(Clone)]
+pub struct Sockets {
+    io: SocketIo,
+    answers: Arc<Answers>,
+}
+
+impl Sockets {
+    /// From now on new questions are refused with `shutting_down`.
+    pub fn stop_accepting(&self) {
+        self.answers.closing.store(true, Ordering::SeqCst);
+    }
+
+    /// Refuses new questions, waits up to `grace` for the answers in flight, then
+    /// closes every connection at the transport: clients see the transport close
+    /// (not a server disconnect) and reconnect on their own.
+    pub async fn close(&self, grace: Duration) {
+        self.stop_accepting();
+        let mut running = self.answers.running.subscribe();
+        if tokio::time::timeout(grace, running.wait_for(|n| *n == 0))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                answers = *running.borrow(),
+                "grace period over: closing Socket.IO connections with answers still running"
+            );
+        }
+        if tokio::time::timeout(CLOSE_WAIT, self.io.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("Socket.IO connections still closing: leaving them to the exit");
+        }
+    }
 }
 
 static SERIAL: AtomicU64 = AtomicU64::new(0);
 
 impl Session {
-    fn new(staff_id: Option<i64>, settings: &Settings) -> Self {
+    fn new(staff_id: Option<i64>, settings: &Settings, answers: Arc<Answers>) -> Self {
         let per_minute =
             NonZeroU32::new(settings.chat_rate_limit_per_minute).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(settings.chat_rate_limit_burst).unwrap_or(NonZeroU32::MIN);
@@ -100,6 +182,7 @@ impl Session {
                 Quota::per_minute(per_minute).allow_burst(burst),
             )),
             running: Arc::default(),
+            answers,
         }
     }
 
@@ -134,8 +217,9 @@ impl Session {
     }
 }
 
-/// The Socket.IO layer, to put in front of the HTTP router.
-pub fn layer(app: AppState) -> SocketIoLayer {
+/// The Socket.IO layer, to put in front of the HTTP router, and its handle for the
+/// shutdown.
+pub fn layer(app: AppState) -> (SocketIoLayer, Sockets) {
     let settings = app.settings();
     // A recording travels as a binary attachment: base64 (a third larger) while
     // the client is still on HTTP long-polling. Attachments beyond twice the
@@ -143,14 +227,16 @@ pub fn layer(app: AppState) -> SocketIoLayer {
     let voice_bytes = settings.voice_max_bytes + crate::http::VOICE_OVERHEAD;
     let max_payload = settings.max_body_bytes.max(voice_bytes / 3 * 4) as u64;
     let parser = ParserConfig::common().max_incoming_binary_buf_size(2 * voice_bytes);
+    let answers = Arc::new(Answers::new());
     let (layer, io) = SocketIo::builder()
         .with_state(app)
+        .with_state(answers.clone())
         .max_payload(max_payload)
         .max_buffer_size(SOCKET_BUFFER)
         .with_parser(parser)
         .build_layer();
     io.ns("/", on_connect.with(authenticate));
-    layer
+    (layer, Sockets { io, answers })
 }
 
 /// Why a handshake was refused (sent to the client as `connect_error`).
@@ -166,6 +252,7 @@ impl std::fmt::Display for Refused {
 async fn authenticate(
     socket: SocketRef,
     State(app): State<AppState>,
+    State(answers): State<Arc<Answers>>,
     TryData(auth): TryData<Option<Handshake>>,
 ) -> Result<(), Refused> {
     let token = auth
@@ -185,7 +272,7 @@ async fn authenticate(
     };
     socket
         .extensions
-        .insert(Session::new(staff_id, app.settings()));
+        .insert(Session::new(staff_id, app.settings(), answers));
     Ok(())
 }
 
@@ -218,9 +305,10 @@ async fn on_query_text(
             return emit_error(&socket, None, &error);
         }
     };
-    if let Err(error) = rate_limited(&session) {
-        return emit_error(&socket, request.chat_id, &error);
-    }
+    let _in_flight = match rate_limited(&session).and_then(|()| session.answers.enter()) {
+        Ok(in_flight) => in_flight,
+        Err(error) => return emit_error(&socket, request.chat_id, &error),
+    };
     let question = Question {
         query: request.query,
         chat_id: request.chat_id,
@@ -301,7 +389,7 @@ async fn on_query_voice(
         meta.audio
     };
     let max_bytes = app.settings().voice_max_bytes;
-    let refused = rate_limited(&session)
+    let in_flight = rate_limited(&session)
         .and_then(|()| app.speech().check())
         .and_then(|()| {
             if audio.is_empty() {
@@ -314,10 +402,12 @@ async fn on_query_voice(
             } else {
                 Ok(())
             }
-        });
-    if let Err(error) = refused {
-        return emit_error(&socket, Some(chat_id), &error);
-    }
+        })
+        .and_then(|()| session.answers.enter());
+    let _in_flight = match in_flight {
+        Ok(in_flight) => in_flight,
+        Err(error) => return emit_error(&socket, Some(chat_id), &error),
+    };
     // One token for the transcription and the answer: `cancel` or a disconnect
     // stops whichever is running.
     let cancel = CancellationToken::new();

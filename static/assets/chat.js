@@ -19,6 +19,7 @@
   const FRIENDLY = {
     rate_limited: "Estás enviando preguntas muy rápido. Espera un momento y vuelve a intentarlo.",
     busy: "Hay muchas personas preguntando ahora mismo. Intenta de nuevo en unos segundos.",
+    shutting_down: "Estamos actualizando el asistente. Vuelve a preguntar en unos segundos.",
     generator_unavailable: "El asistente no puede responder en este momento. Intenta más tarde.",
     speech_unavailable: "La voz no está disponible en esta tienda: escribe tu pregunta.",
     internal_error: "Algo falló de nuestro lado. Intenta de nuevo.",

@@ -1,9 +1,10 @@
 //! The customer chat page in a real headless Chromium (Debian's `chromium`, driven by
 //! playwright-core through `test_frontend/chat_page.mjs`): streamed answers and
 //! product cards (with the fake Ollama and with the extractive generator), a click
-//! recorded with its question, a reload that keeps the conversation, cancel, and a
-//! question spoken into Chromium's fake microphone reaching Whisper. Each test saves
-//! screenshots under `test_frontend/screenshots/`.
+//! recorded with its question, a reload that keeps the conversation, a server restart
+//! the page reconnects through and continues, cancel, and a question spoken into
+//! Chromium's fake microphone reaching Whisper. Each test saves screenshots under
+//! `test_frontend/screenshots/`.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -208,6 +209,48 @@ async fn the_page_streams_answers_with_cards_records_clicks_and_keeps_the_conver
         4,
         "{request}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_server_restart_the_page_reconnects_and_continues_the_conversation() {
+    let (app, fake) = with_fake(Backend::Sqlite, |_| {}).await.unwrap();
+    let answer = "La Licuadora Oster 600W [1] cuesta $249.900.";
+    fake.then(Reply::say(answer));
+    let (mut page, _) = Browser::open(&app, None).await;
+    let asked = page.ask("quiero una licuadora").await;
+    let chat_id = asked["chat_id"].as_str().unwrap().to_owned();
+
+    // The server goes away (as in a deploy): the page says it is retrying.
+    let stopped = app.stop_for_restart().await;
+    let offline = page.run(json!({"cmd": "wait_offline"})).await;
+    let status = offline["status"].as_str().unwrap();
+    assert!(status.contains("reintentando"), "{status}");
+    page.screenshot("sin-conexion").await;
+
+    // A new server on the same address: without a reload, the page reconnects and
+    // renders the conversation again from the server, cards included.
+    let _app = stopped.start().await;
+    let back = page.run(json!({"cmd": "wait_online"})).await;
+    assert_eq!(back["status"], "Conectado");
+    assert_eq!(back["chat_id"], chat_id.as_str());
+    let messages = back["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert_eq!(messages[0]["text"], "quiero una licuadora");
+    assert_eq!(messages[1]["text"], answer);
+    assert_eq!(messages[1]["cards"][0]["sku"], "LIC-600");
+
+    // The conversation goes on with the new server: the model gets the history.
+    fake.then(Reply::say("Tiene cinco velocidades."));
+    let again = page.ask("¿y cuántas velocidades tiene?").await;
+    assert_eq!(last_answer(&again)["text"], "Tiene cinco velocidades.");
+    assert_eq!(again["chat_id"], chat_id.as_str());
+    let request = &fake.requests()[1];
+    assert_eq!(
+        request["messages"].as_array().unwrap().len(),
+        4,
+        "{request}"
+    );
+    page.screenshot("reconectada").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -31,6 +31,8 @@ pub enum Step {
     Error(String),
     /// Nothing more is ever sent; the stream stays open.
     Stall,
+    /// Nothing more is sent until the test calls `notify_one` on this.
+    Gate(Arc<Notify>),
 }
 
 /// How the fake answers one chat request.
@@ -244,6 +246,7 @@ async fn chat(State(shared): State<Arc<Shared>>, Json(body): Json<Value>) -> Res
                 Step::Stall => {
                     std::future::pending::<()>().await;
                 }
+                Step::Gate(gate) => gate.notified().await,
             }
         }
         yield line(done());

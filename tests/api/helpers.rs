@@ -195,13 +195,22 @@ pub async fn spawn_app_with(
         }
     }
     tweak(&mut settings);
-    Some(serve(settings, dir, pg_database).await)
+    Some(serve(settings, dir, pg_database, ANY_PORT).await)
 }
 
-/// Starts the server on `settings`, owning the data folder (and test database).
-async fn serve(settings: Settings, dir: TempDir, pg_database: Option<(String, String)>) -> TestApp {
+/// Where a test server listens unless it restarts on its old address.
+const ANY_PORT: &str = "127.0.0.1:0";
+
+/// Starts the server on `settings` at `addr`, owning the data folder (and test
+/// database).
+async fn serve(
+    settings: Settings,
+    dir: TempDir,
+    pg_database: Option<(String, String)>,
+    addr: impl tokio::net::ToSocketAddrs,
+) -> TestApp {
     let state = AppState::build(settings).await.expect("building the app");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(app::run(listener, state.clone(), async move {
@@ -392,11 +401,24 @@ impl TestApp {
     }
 
     /// Stops the server and starts a new one on the same data and settings.
-    pub async fn restart(mut self) -> TestApp {
+    pub async fn restart(self) -> TestApp {
+        let stopped = self.stop_for_restart().await;
+        serve(stopped.settings, stopped.dir, stopped.pg_database, ANY_PORT).await
+    }
+
+    /// Stops the server, keeping what starting it again on the same address needs
+    /// (as after a deploy: clients of the old server reconnect to the new one).
+    pub async fn stop_for_restart(mut self) -> Stopped {
         let settings = (**self.state.settings()).clone();
         let pg_database = self.pg_database.take();
+        let addr = self.addr;
         let dir = self.stop_keeping_data().await;
-        serve(settings, dir, pg_database).await
+        Stopped {
+            settings,
+            dir,
+            pg_database,
+            addr,
+        }
     }
 
     pub async fn stop(mut self) -> anyhow::Result<()> {
@@ -407,6 +429,21 @@ impl TestApp {
             Some(handle) => handle.await.expect("server task"),
             None => Ok(()),
         }
+    }
+}
+
+/// A stopped test server's data, settings and address.
+pub struct Stopped {
+    settings: Settings,
+    dir: TempDir,
+    pg_database: Option<(String, String)>,
+    addr: SocketAddr,
+}
+
+impl Stopped {
+    /// Starts the server again on the same address, data and settings.
+    pub async fn start(self) -> TestApp {
+        serve(self.settings, self.dir, self.pg_database, self.addr).await
     }
 }
 

@@ -1,10 +1,13 @@
 //! The sales agent over Socket.IO, with the official socket.io-client v4 (Node):
 //! handshake with and without a token, streamed answers, isolation between
-//! clients, cancel and disconnect reaching upstream, and per-socket rate limits.
+//! clients, cancel and disconnect reaching upstream, per-socket rate limits, and
+//! the shutdown (answers finish, new questions are refused, connections close).
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
+use tokio::sync::Notify;
 
 use crate::agent::with_fake;
 use crate::fake_ollama::{Reply, Step};
@@ -178,4 +181,58 @@ async fn each_socket_has_its_own_question_budget() {
     assert_eq!(streamed.last_event, "error");
     assert_eq!(streamed.last["code"], "generator_unavailable");
     assert_eq!(streamed.last["parcial"], "Parte ");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_answers_finish_refuses_new_questions_and_closes_the_connections() {
+    let (app, fake) = with_fake(Backend::Sqlite, |_| {}).await.unwrap();
+    let gate = Arc::new(Notify::new());
+    fake.then(Reply::steps(vec![
+        Step::Text("Un momento, ".to_owned()),
+        Step::Gate(gate.clone()),
+        Step::Text("ya está.".to_owned()),
+    ]));
+    let base = app.url("");
+    let mut asking = SocketClient::connect(&base, None).await;
+    let mut other = SocketClient::connect(&base, None).await;
+    asking.ask("quiero una licuadora", None).await;
+    let (event, first) = asking.next_event().await;
+    assert_eq!(event, "response", "{first}");
+    assert_eq!(first["chunk"], "Un momento, ");
+
+    // Shut down while the answer is half-way; the listener closes at once.
+    let addr = app.addr;
+    let stopped = tokio::spawn(app.stop());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(addr).await.is_ok() {
+        assert!(Instant::now() < deadline, "the server kept listening");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    // A new question is refused in plain words; it never reaches the model.
+    other.ask("¿tienen hornos?", None).await;
+    let (event, refused) = other.next_event().await;
+    assert_eq!(event, "error", "{refused}");
+    assert_eq!(refused["code"], "shutting_down");
+    assert!(
+        refused["message"].as_str().unwrap().contains("reiniciando"),
+        "{refused}"
+    );
+
+    // The answer in flight still completes...
+    gate.notify_one();
+    let rest = asking.until_end().await;
+    assert_eq!(rest.last_event, "response", "{:?}", rest.last);
+    assert_eq!(rest.last["complete"], true);
+    assert_eq!(rest.last["response"], "Un momento, ya está.");
+
+    // ...and then every connection closes at the transport, which a client
+    // answers by reconnecting (a server disconnect would stop it from trying).
+    for client in [&mut asking, &mut other] {
+        let seen = client.next().await;
+        assert_eq!(seen["type"], "disconnect", "{seen}");
+        assert_eq!(seen["reason"], "transport close", "{seen}");
+    }
+    stopped.await.unwrap().expect("the server stopped cleanly");
+    assert_eq!(fake.requests().len(), 1);
 }
