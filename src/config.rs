@@ -243,7 +243,8 @@ impl Default for Settings {
             demo: true,
             index_poll_ms: 1000,
             log_format: LogFormat::Json,
-            log_level: "info".to_owned(),
+            // LanceDB logs every write and every query plan at `info`.
+            log_level: "info,lance=warn".to_owned(),
         }
     }
 }

@@ -221,6 +221,30 @@ impl VectorIndex {
         }
     }
 
+    /// Inner products of `query` with the stored vectors of `keys`; `None` for a key
+    /// the index does not hold.
+    pub fn scores(&self, query: &[f32], keys: &[i64]) -> anyhow::Result<Vec<Option<f32>>> {
+        anyhow::ensure!(
+            query.len() == self.dim,
+            "query of dimension {} for an index of {}",
+            query.len(),
+            self.dim
+        );
+        let inner = self.inner.lock().expect("index lock");
+        let mut stored = vec![0.0; self.dim];
+        keys.iter()
+            .map(|key| match inner.slot_of.get(key) {
+                None => Ok(None),
+                Some(&slot) => {
+                    inner
+                        .index
+                        .reconstruct(Idx::new(slot as u64), &mut stored)?;
+                    Ok(Some(stored.iter().zip(query).map(|(a, b)| a * b).sum()))
+                }
+            })
+            .collect()
+    }
+
     /// Writes the index and its sidecar next to each other (`path` and `path.json`),
     /// each through a temporary file and a rename. `tag` records what the index
     /// reflects (embedder id, source version); [`VectorIndex::load`] checks it.
@@ -314,6 +338,24 @@ mod tests {
         .collect();
         index.upsert(&[10, 11, 12, 13], &vectors).unwrap();
         index
+    }
+
+    #[test]
+    fn scores_any_stored_key_against_a_query() {
+        for kind in [IndexKind::Flat, IndexKind::Hnsw] {
+            let index = sample(kind);
+            let query = unit(&[0.0, 1.0, 0.0]);
+            let scores = index.scores(&query, &[12, 13, 99]).unwrap();
+            assert!(
+                (scores[0].unwrap() - 1.0).abs() < 1e-5,
+                "{kind:?}: {scores:?}"
+            );
+            assert!(scores[1].unwrap().abs() < 1e-5, "{kind:?}: {scores:?}");
+            assert_eq!(scores[2], None, "{kind:?}");
+            // An updated key is scored by its new vector.
+            index.upsert(&[13], &query).unwrap();
+            assert!((index.scores(&query, &[13]).unwrap()[0].unwrap() - 1.0).abs() < 1e-5);
+        }
     }
 
     #[test]
