@@ -19,7 +19,7 @@ use anyhow::Context;
 use super::Embedder;
 use super::faiss_index::{IndexKind, VectorIndex};
 pub use super::filters::{Filters, Meta, Mode};
-use super::fusion::Fusion;
+use super::fusion::{self, Fusion};
 use super::store::{Chunk, ChunkKind, ChunkStore, Read};
 use super::text::fold;
 
@@ -307,31 +307,6 @@ impl SearchIndex {
         Ok(outcome)
     }
 
-    /// The vector candidates plus the BM25 candidates they miss, each scored by its
-    /// own similarity to the query: a lexical match then gains or loses by how close
-    /// it is in meaning, instead of counting as the least similar product of all.
-    fn with_similarities_of(
-        &self,
-        vector: &[f32],
-        mut vector_hits: Vec<(i64, f32)>,
-        bm25_hits: &[(i64, f32)],
-    ) -> anyhow::Result<Vec<(i64, f32)>> {
-        let seen: std::collections::HashSet<i64> = vector_hits.iter().map(|h| h.0).collect();
-        let missing: Vec<i64> = bm25_hits
-            .iter()
-            .map(|h| h.0)
-            .filter(|key| !seen.contains(key))
-            .collect();
-        let scores = self.vectors.scores(vector, &missing)?;
-        vector_hits.extend(
-            missing
-                .into_iter()
-                .zip(scores)
-                .filter_map(|(key, score)| score.map(|s| (key, s))),
-        );
-        Ok(vector_hits)
-    }
-
     /// [`SearchIndex::search`] with the query vector already computed (evaluation
     /// measures embedding and search apart).
     pub async fn search_with(
@@ -379,7 +354,7 @@ impl SearchIndex {
             Mode::Hybrid => {
                 let vector_hits = match (vector, self.options.fusion) {
                     (Some(vector), Fusion::Convex { .. }) => {
-                        self.with_similarities_of(vector, vector_hits, &bm25_hits)?
+                        fusion::with_similarities(&self.vectors, vector, vector_hits, &bm25_hits)?
                     }
                     _ => vector_hits,
                 };
