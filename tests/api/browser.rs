@@ -17,7 +17,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 use crate::agent::{stock_shop, with_fake};
-use crate::fake_ollama::{Reply, Step, words};
+use crate::fake_ollama::{FakeOllama, Reply, Step, words};
 use crate::helpers::{Backend, TestApp, spawn_app_with};
 use crate::recordings::{save, speech};
 
@@ -134,6 +134,32 @@ fn last_answer(page: &Value) -> &Value {
         .expect("an answer on the page")
 }
 
+/// The page shows conversation `chat_id` as it was after the first question
+/// ("quiero una licuadora", answered `answer` citing LIC-600), cards included.
+fn shows_the_first_exchange(page: &Value, chat_id: &str, answer: &str) {
+    assert_eq!(page["chat_id"], chat_id);
+    let messages = page["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert_eq!(messages[0]["text"], "quiero una licuadora");
+    assert_eq!(messages[1]["text"], answer);
+    assert_eq!(messages[1]["cards"][0]["sku"], "LIC-600");
+}
+
+/// A follow-up continues conversation `chat_id`: the model (second request to the
+/// fake) is given the earlier exchange.
+async fn continues_with_the_history(page: &mut Browser, fake: &FakeOllama, chat_id: &str) {
+    fake.then(Reply::say("Tiene cinco velocidades."));
+    let again = page.ask("¿y cuántas velocidades tiene?").await;
+    assert_eq!(last_answer(&again)["text"], "Tiene cinco velocidades.");
+    assert_eq!(again["chat_id"], chat_id);
+    let request = &fake.requests()[1];
+    assert_eq!(
+        request["messages"].as_array().unwrap().len(),
+        4,
+        "{request}"
+    );
+}
+
 /// A reply streamed a word every 40 ms, so that the page shows it growing.
 fn slowly(text: &str) -> Reply {
     Reply::Stream {
@@ -190,25 +216,9 @@ async fn the_page_streams_answers_with_cards_records_clicks_and_keeps_the_conver
 
     // A reload shows the same conversation, cards included, and continues it.
     let reloaded = page.run(json!({"cmd": "reload"})).await;
-    assert_eq!(reloaded["chat_id"], chat_id.as_str());
-    let messages = reloaded["messages"].as_array().unwrap();
-    assert_eq!(messages.len(), 2, "{messages:?}");
-    assert_eq!(messages[0]["text"], "quiero una licuadora");
-    assert_eq!(messages[1]["text"], answer);
-    assert_eq!(messages[1]["cards"][0]["sku"], "LIC-600");
+    shows_the_first_exchange(&reloaded, &chat_id, answer);
     page.screenshot("conversacion-tras-recargar").await;
-
-    fake.then(Reply::say("Tiene cinco velocidades."));
-    let again = page.ask("¿y cuántas velocidades tiene?").await;
-    assert_eq!(last_answer(&again)["text"], "Tiene cinco velocidades.");
-    assert_eq!(again["chat_id"], chat_id.as_str());
-    // The model was given the earlier exchange: the conversation went on.
-    let request = &fake.requests()[1];
-    assert_eq!(
-        request["messages"].as_array().unwrap().len(),
-        4,
-        "{request}"
-    );
+    continues_with_the_history(&mut page, &fake, &chat_id).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -232,24 +242,9 @@ async fn after_a_server_restart_the_page_reconnects_and_continues_the_conversati
     let _app = stopped.start().await;
     let back = page.run(json!({"cmd": "wait_online"})).await;
     assert_eq!(back["status"], "Conectado");
-    assert_eq!(back["chat_id"], chat_id.as_str());
-    let messages = back["messages"].as_array().unwrap();
-    assert_eq!(messages.len(), 2, "{messages:?}");
-    assert_eq!(messages[0]["text"], "quiero una licuadora");
-    assert_eq!(messages[1]["text"], answer);
-    assert_eq!(messages[1]["cards"][0]["sku"], "LIC-600");
-
-    // The conversation goes on with the new server: the model gets the history.
-    fake.then(Reply::say("Tiene cinco velocidades."));
-    let again = page.ask("¿y cuántas velocidades tiene?").await;
-    assert_eq!(last_answer(&again)["text"], "Tiene cinco velocidades.");
-    assert_eq!(again["chat_id"], chat_id.as_str());
-    let request = &fake.requests()[1];
-    assert_eq!(
-        request["messages"].as_array().unwrap().len(),
-        4,
-        "{request}"
-    );
+    shows_the_first_exchange(&back, &chat_id, answer);
+    // The conversation goes on with the new server.
+    continues_with_the_history(&mut page, &fake, &chat_id).await;
     page.screenshot("reconectada").await;
 }
 
