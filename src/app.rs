@@ -197,7 +197,8 @@ async fn open_search(settings: &Settings, db: &Db) -> anyhow::Result<SearchIndex
 }
 
 /// Every `poll`: picks up index changes written by other processes and re-indexes the
-/// stock of ordered products. Every 30 s saves FAISS when it changed. Compacts LanceDB
+/// stock of ordered products, and folds rows the full-text index does not cover yet into
+/// it. Every 30 s saves FAISS when it changed. Compacts LanceDB
 /// every 10 min, or as soon as writes have left [`COMPACT_FROM_FRAGMENTS`] fragments
 /// (at most every 30 s): small writes leave small files and old versions, and each
 /// fragment a search touches costs it a file read. Ends when the index is dropped.
@@ -241,14 +242,23 @@ fn spawn_index_upkeep(
                     tracing::warn!(error = %format!("{err:#}"), "could not save the FAISS index");
                 }
             }
+            // Rows written since the full-text index was built (a catalog's second
+            // batch, a product saved, another node's ingest) are folded in at once: by
+            // a compaction when one is allowed, else into the index alone.
+            let unindexed = index.store().unindexed_rows().await.is_ok_and(|n| n > 0);
             let since = last_compaction.elapsed();
-            let fragmented = since >= Duration::from_secs(30)
-                && index
-                    .store()
-                    .fragments()
-                    .await
-                    .is_ok_and(|n| n >= COMPACT_FROM_FRAGMENTS);
-            if fragmented || since >= Duration::from_secs(600) {
+            let compact_now = since >= Duration::from_secs(30)
+                && (unindexed
+                    || index
+                        .store()
+                        .fragments()
+                        .await
+                        .is_ok_and(|n| n >= COMPACT_FROM_FRAGMENTS));
+            if !compact_now && since < Duration::from_secs(600) {
+                if unindexed && let Err(err) = index.store().refresh().await {
+                    tracing::warn!(error = %format!("{err:#}"), "could not update the full-text index");
+                }
+            } else {
                 last_compaction = tokio::time::Instant::now();
                 if let Err(err) = index.store().compact().await {
                     tracing::warn!(error = %format!("{err:#}"), "could not compact LanceDB");

@@ -296,6 +296,18 @@ impl ChunkStore {
         Ok(())
     }
 
+    /// Rows the full-text index does not cover yet (written since it was built or last
+    /// refreshed). A search scans and analyses each of them, which costs every BM25 query
+    /// milliseconds even for a few dozen rows.
+    pub async fn unindexed_rows(&self) -> anyhow::Result<usize> {
+        let stats = self
+            .table
+            .index_stats(FTS_INDEX)
+            .await
+            .context("reading the full-text index statistics")?;
+        Ok(stats.map_or(0, |s| s.num_unindexed_rows))
+    }
+
     /// Folds rows written since the last refresh into the full-text index.
     pub async fn refresh(&self) -> anyhow::Result<()> {
         self.table
