@@ -254,15 +254,13 @@ fn spawn_index_upkeep(
                         .fragments()
                         .await
                         .is_ok_and(|n| n >= COMPACT_FROM_FRAGMENTS));
-            if !compact_now && since < Duration::from_secs(600) {
-                if unindexed && let Err(err) = index.store().refresh().await {
-                    tracing::warn!(error = %format!("{err:#}"), "could not update the full-text index");
-                }
-            } else {
+            if compact_now || since >= Duration::from_secs(600) {
                 last_compaction = tokio::time::Instant::now();
                 if let Err(err) = index.store().compact().await {
                     tracing::warn!(error = %format!("{err:#}"), "could not compact LanceDB");
                 }
+            } else if unindexed && let Err(err) = index.store().refresh().await {
+                tracing::warn!(error = %format!("{err:#}"), "could not update the full-text index");
             }
         }
     });

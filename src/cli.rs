@@ -88,7 +88,7 @@ pub struct EvalArgs {
     /// TENDERO_SEARCH_LANGUAGE.
     #[arg(long)]
     pub idioma: Option<String>,
-    /// Hybrid fusion: `convex[:bm25_weight]` or `rrf[:k]`.
+    /// Hybrid fusion: `convex[:bm25_weight]`, `tmm[:bm25_weight]` or `rrf[:k]`.
     #[arg(long)]
     pub fusion: Option<String>,
     /// Evaluate only the first N queries.
@@ -280,8 +280,9 @@ async fn reindex(settings: &Settings) -> anyhow::Result<()> {
 
 async fn eval(args: EvalArgs, settings: &Settings) -> anyhow::Result<()> {
     let fusion = match args.fusion.as_deref() {
-        Some(raw) => Fusion::parse(raw)
-            .with_context(|| format!("--fusion {raw}: use convex, convex:0.6, rrf or rrf:60"))?,
+        Some(raw) => Fusion::parse(raw).with_context(|| {
+            format!("--fusion {raw}: use convex, convex:0.6, tmm, tmm:0.6, rrf or rrf:60")
+        })?,
         None => Fusion::DEFAULT,
     };
     let config = EvalConfig {

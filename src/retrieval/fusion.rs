@@ -17,13 +17,19 @@ pub enum Fusion {
     /// `weight * bm25' + (1 - weight) * vector'`, each score min-max normalised over its
     /// own list; a candidate absent from a list gets 0 from it.
     Convex { bm25_weight: f32 },
+    /// The same combination with each score divided by its list's best ("theoretical"
+    /// min-max: BM25 and cosine both have 0 as their floor), so a list of near-equal
+    /// scores stays near-equal instead of being stretched over 0..1. A candidate absent
+    /// from a list gets 0 from it: below the last entry of a list is no better than no
+    /// match (scoring it as the last instead was measured worse: README, Search).
+    Theoretical { bm25_weight: f32 },
 }
 
 impl Fusion {
     /// What hybrid search uses unless told otherwise (measured: README).
     pub const DEFAULT: Fusion = Fusion::Convex { bm25_weight: 0.7 };
 
-    /// Parses `rrf`, `rrf:60`, `convex` or `convex:0.7`.
+    /// Parses `rrf`, `rrf:60`, `convex`, `convex:0.7`, `tmm` or `tmm:0.7`.
     pub fn parse(value: &str) -> Option<Self> {
         let (name, param) = match value.split_once(':') {
             Some((name, param)) => (name, Some(param.parse::<f32>().ok()?)),
@@ -38,6 +44,12 @@ impl Fusion {
                 (0.0..=1.0)
                     .contains(&bm25_weight)
                     .then_some(Fusion::Convex { bm25_weight })
+            }
+            "tmm" => {
+                let bm25_weight = param.unwrap_or(0.7);
+                (0.0..=1.0)
+                    .contains(&bm25_weight)
+                    .then_some(Fusion::Theoretical { bm25_weight })
             }
             _ => None,
         }
@@ -63,6 +75,19 @@ impl Fusion {
                     for (key, score) in list {
                         let normalised = if span > f32::EPSILON {
                             (score - min) / span
+                        } else {
+                            1.0
+                        };
+                        *scores.entry(*key).or_default() += weight * normalised;
+                    }
+                }
+            }
+            Fusion::Theoretical { bm25_weight } => {
+                for (list, weight) in [(vector, 1.0 - bm25_weight), (bm25, bm25_weight)] {
+                    let max = list.iter().fold(0f32, |hi, h| hi.max(h.1));
+                    for (key, score) in list {
+                        let normalised = if max > f32::EPSILON {
+                            score.max(0.0) / max
                         } else {
                             1.0
                         };
@@ -129,9 +154,43 @@ mod tests {
     }
 
     #[test]
+    fn theoretical_keeps_near_equal_scores_near_equal() {
+        // Both BM25 hits match the query about as well; the vector list clearly prefers 2.
+        // Min-max stretches 10.0 vs 9.8 into 1 vs 0 and lets BM25 decide; dividing by
+        // the best keeps them at 1 vs 0.98 and lets the meaning decide.
+        let vector = [(2, 0.80), (1, 0.40)];
+        let bm25 = [(1, 10.0), (2, 9.8)];
+        let order = |fusion: Fusion| -> Vec<i64> {
+            fusion.fuse(&vector, &bm25, 2).iter().map(|h| h.0).collect()
+        };
+        assert_eq!(order(Fusion::Convex { bm25_weight: 0.7 }), [1, 2]);
+        assert_eq!(order(Fusion::Theoretical { bm25_weight: 0.7 }), [2, 1]);
+    }
+
+    #[test]
+    fn theoretical_gives_an_absent_candidate_nothing_from_that_list() {
+        // 3 was not among BM25's hits: only its similarity counts (0.5 * 0.9 / 0.9).
+        let vector = [(3, 0.9), (1, 0.5), (2, 0.36)];
+        let bm25 = [(1, 8.0), (2, 4.0)];
+        let fused = Fusion::Theoretical { bm25_weight: 0.5 }.fuse(&vector, &bm25, 3);
+        let score = |key: i64| fused.iter().find(|h| h.0 == key).unwrap().1;
+        assert!((score(3) - 0.5).abs() < 1e-6, "{fused:?}");
+        assert!(
+            (score(1) - (0.5 * 0.5 / 0.9 + 0.5)).abs() < 1e-6,
+            "{fused:?}"
+        );
+        assert!(
+            (score(2) - (0.5 * 0.4 + 0.5 * 0.5)).abs() < 1e-6,
+            "{fused:?}"
+        );
+        assert_eq!(fused.iter().map(|h| h.0).collect::<Vec<_>>(), [1, 3, 2]);
+    }
+
+    #[test]
     fn one_empty_list_ranks_by_the_other() {
         let bm25 = [(5, 3.0), (6, 2.0), (4, 1.0)];
-        for fusion in [Fusion::DEFAULT, Fusion::Rrf { k: 60.0 }] {
+        let theoretical = Fusion::Theoretical { bm25_weight: 0.7 };
+        for fusion in [Fusion::DEFAULT, Fusion::Rrf { k: 60.0 }, theoretical] {
             let fused = fusion.fuse(&[], &bm25, 2);
             assert_eq!(fused.iter().map(|h| h.0).collect::<Vec<_>>(), [5, 6]);
         }
@@ -169,6 +228,11 @@ mod tests {
             Some(Fusion::Convex { bm25_weight: 0.3 })
         );
         assert_eq!(Fusion::parse("convex:2"), None);
+        assert_eq!(
+            Fusion::parse("tmm"),
+            Some(Fusion::Theoretical { bm25_weight: 0.7 })
+        );
+        assert_eq!(Fusion::parse("tmm:-0.1"), None);
         assert_eq!(Fusion::parse("best"), None);
     }
 }

@@ -353,7 +353,7 @@ impl SearchIndex {
             Mode::Bm25 => bm25_hits,
             Mode::Hybrid => {
                 let vector_hits = match (vector, self.options.fusion) {
-                    (Some(vector), Fusion::Convex { .. }) => {
+                    (Some(vector), Fusion::Convex { .. } | Fusion::Theoretical { .. }) => {
                         fusion::with_similarities(&self.vectors, vector, vector_hits, &bm25_hits)?
                     }
                     _ => vector_hits,

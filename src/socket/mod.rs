@@ -48,6 +48,11 @@ use crate::error::ApiError;
 /// Packets a socket may have waiting to be written before emits fail.
 const SOCKET_BUFFER: usize = 1024;
 
+/// What each WebSocket reads into at first (engine.io's default is 4 KiB). Customers'
+/// messages are small; a larger frame (a recording) grows the buffer to its size, so
+/// this only trims what every idle connection holds.
+const WS_READ_BUFFER: usize = 1024;
+
 /// How long a shutdown waits for connections to close once asked to.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
@@ -233,6 +238,7 @@ pub fn layer(app: AppState) -> (SocketIoLayer, Sockets) {
         .with_state(answers.clone())
         .max_payload(max_payload)
         .max_buffer_size(SOCKET_BUFFER)
+        .ws_read_buffer_size(WS_READ_BUFFER)
         .with_parser(parser)
         .build_layer();
     io.ns("/", on_connect.with(authenticate));
