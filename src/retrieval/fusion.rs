@@ -66,28 +66,20 @@ impl Fusion {
                     }
                 }
             }
-            Fusion::Convex { bm25_weight } => {
+            Fusion::Convex { bm25_weight } | Fusion::Theoretical { bm25_weight } => {
                 for (list, weight) in [(vector, 1.0 - bm25_weight), (bm25, bm25_weight)] {
                     let (min, max) = list.iter().fold((f32::MAX, f32::MIN), |(lo, hi), h| {
                         (lo.min(h.1), hi.max(h.1))
                     });
-                    let span = max - min;
+                    // Min-max scales from the list's lowest score, best-score from 0.
+                    let floor = match self {
+                        Fusion::Theoretical { .. } => 0.0,
+                        _ => min,
+                    };
+                    let span = max - floor;
                     for (key, score) in list {
                         let normalised = if span > f32::EPSILON {
-                            (score - min) / span
-                        } else {
-                            1.0
-                        };
-                        *scores.entry(*key).or_default() += weight * normalised;
-                    }
-                }
-            }
-            Fusion::Theoretical { bm25_weight } => {
-                for (list, weight) in [(vector, 1.0 - bm25_weight), (bm25, bm25_weight)] {
-                    let max = list.iter().fold(0f32, |hi, h| hi.max(h.1));
-                    for (key, score) in list {
-                        let normalised = if max > f32::EPSILON {
-                            score.max(0.0) / max
+                            (score.max(floor) - floor) / span
                         } else {
                             1.0
                         };
