@@ -168,9 +168,11 @@ pub fn router(state: AppState) -> (Router, crate::socket::Sockets) {
                 }),
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        // Outermost: Socket.IO traffic (polling and WebSocket under /socket.io/) has
-        // its own limits and must not be compressed or cut by the request timeout.
-        .layer(sockets_layer);
+        // Socket.IO traffic (polling and WebSocket under /socket.io/) has its own
+        // limits and must not be compressed or cut by the request timeout; its
+        // requests get a head of their own first (outermost).
+        .layer(sockets_layer)
+        .layer(middleware::map_request(crate::socket::own_head));
     (router.with_state(state), sockets)
 }
 
