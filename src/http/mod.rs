@@ -169,8 +169,9 @@ pub fn router(state: AppState) -> (Router, crate::socket::Sockets) {
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         // Socket.IO traffic (polling and WebSocket under /socket.io/) has its own
-        // limits and must not be compressed or cut by the request timeout; its
-        // requests get a head of their own first (outermost).
+        // limits and must not be compressed or cut by the request timeout. Its
+        // requests get a head of their own first: the outermost of the router's
+        // layers (routing, which notes the `OriginalUri`, runs before it).
         .layer(sockets_layer)
         .layer(middleware::map_request(crate::socket::own_head));
     (router.with_state(state), sockets)

@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::OriginalUri;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri};
+use axum::http::{HeaderMap, HeaderValue, Uri};
 use bytes::Bytes;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -55,7 +55,7 @@ const SOCKET_BUFFER: usize = 1024;
 /// this only trims what every idle connection holds.
 const WS_READ_BUFFER: usize = 1024;
 
-/// Where engine.io answers (socketioxide's default path).
+/// Where engine.io answers.
 const SOCKET_PATH: &str = "/socket.io";
 
 /// How long a shutdown waits for connections to close once asked to.
@@ -241,6 +241,7 @@ pub fn layer(app: AppState) -> (SocketIoLayer, Sockets) {
     let (layer, io) = SocketIo::builder()
         .with_state(app)
         .with_state(answers.clone())
+        .req_path(SOCKET_PATH)
         .max_payload(max_payload)
         .max_buffer_size(SOCKET_BUFFER)
         .ws_read_buffer_size(WS_READ_BUFFER)
@@ -257,7 +258,12 @@ pub fn layer(app: AppState) -> (SocketIoLayer, Sockets) {
 /// is freed after the upgrade (measured: README, Operations). Other requests pass
 /// untouched.
 pub async fn own_head(mut req: axum::extract::Request) -> axum::extract::Request {
-    if !req.uri().path().starts_with(SOCKET_PATH) {
+    let ours = req
+        .uri()
+        .path()
+        .strip_prefix(SOCKET_PATH)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+    if !ours {
         return req;
     }
     if let Ok(uri) = req.uri().to_string().parse::<Uri>() {
@@ -270,11 +276,17 @@ pub async fn own_head(mut req: axum::extract::Request) -> axum::extract::Request
     let headers: HeaderMap = req
         .headers()
         .iter()
-        .filter_map(|(name, value)| {
-            let name = HeaderName::from_bytes(name.as_str().as_bytes()).ok()?;
-            let mut copy = HeaderValue::from_bytes(value.as_bytes()).ok()?;
-            copy.set_sensitive(value.is_sensitive());
-            Some((name, copy))
+        .map(|(name, value)| {
+            // Names are already owned (hyper copies them); a value that would not
+            // copy (never, for one hyper parsed) is kept as it is.
+            let copy = HeaderValue::from_bytes(value.as_bytes()).map_or_else(
+                |_| value.clone(),
+                |mut copy| {
+                    copy.set_sensitive(value.is_sensitive());
+                    copy
+                },
+            );
+            (name.clone(), copy)
         })
         .collect();
     *req.headers_mut() = headers;
@@ -517,6 +529,8 @@ mod tests {
                 HeaderValue::from_maybe_shared(buffer.slice(end..key_end)).unwrap(),
             )
             .header("x-custom", auth)
+            .header("accept-language", "es-CO")
+            .header("accept-language", "es;q=0.8")
             .body(Body::empty())
             .unwrap();
         req.extensions_mut().insert(OriginalUri(uri));
@@ -549,13 +563,17 @@ mod tests {
         );
         assert_eq!(req.headers()["x-custom"], "bearer-xyz");
         assert!(req.headers()["x-custom"].is_sensitive());
-        assert_eq!(req.headers().len(), 2);
+        let languages: Vec<_> = req.headers().get_all("accept-language").iter().collect();
+        assert_eq!(languages, ["es-CO", "es;q=0.8"]);
+        assert_eq!(req.headers().len(), 4);
     }
 
     #[tokio::test]
     async fn other_requests_pass_untouched() {
-        let (buffer, req) = parsed("/api/productos?q=camion");
-        let req = own_head(req).await;
-        assert!(shares(&buffer, &req));
+        for path in ["/api/productos?q=camion", "/socket.iox/"] {
+            let (buffer, req) = parsed(path);
+            let req = own_head(req).await;
+            assert!(shares(&buffer, &req), "{path}");
+        }
     }
 }
