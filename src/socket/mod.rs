@@ -255,7 +255,7 @@ pub fn layer(app: AppState) -> (SocketIoLayer, Sockets) {
 /// values as slices of the buffer it read the request into (16 KiB once grown), and
 /// engine.io keeps a connection's handshake head for the connection's whole life:
 /// with it, that whole buffer. Copied, the head costs what it holds and the buffer
-/// is freed after the upgrade (measured: README, Operations). Other requests pass
+/// is freed after the upgrade (measured: README, Benchmarks). Other requests pass
 /// untouched.
 pub async fn own_head(mut req: axum::extract::Request) -> axum::extract::Request {
     let ours = req
