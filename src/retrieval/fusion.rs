@@ -39,17 +39,15 @@ impl Fusion {
             "rrf" => Some(Fusion::Rrf {
                 k: param.unwrap_or(60.0),
             }),
-            "convex" => {
+            "convex" | "tmm" => {
                 let bm25_weight = param.unwrap_or(0.7);
                 (0.0..=1.0)
                     .contains(&bm25_weight)
-                    .then_some(Fusion::Convex { bm25_weight })
-            }
-            "tmm" => {
-                let bm25_weight = param.unwrap_or(0.7);
-                (0.0..=1.0)
-                    .contains(&bm25_weight)
-                    .then_some(Fusion::Theoretical { bm25_weight })
+                    .then_some(if name == "tmm" {
+                        Fusion::Theoretical { bm25_weight }
+                    } else {
+                        Fusion::Convex { bm25_weight }
+                    })
             }
             _ => None,
         }
