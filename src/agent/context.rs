@@ -189,9 +189,12 @@ pub struct Context {
 
 pub async fn gather(app: &AppState, question: &str, history: &[Turn]) -> anyhow::Result<Context> {
     let started = Instant::now();
-    let query = retrieval_query(question, history);
     let settings = app.settings();
     let index = app.index();
+    // Corrected once here, so that the vector embedded below is the one both
+    // searches use (they find nothing more to correct).
+    let query = retrieval_query(question, history);
+    let query = index.correct(&query).unwrap_or(query);
     let product_filters = Filters {
         kind: Some(ChunkKind::Producto),
         ..Filters::default()

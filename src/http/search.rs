@@ -65,6 +65,9 @@ pub struct Timings {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SearchResponse {
     pub query: String,
+    /// The query as searched when misspelt words were replaced by catalog words
+    /// ("camizeta" → "camiseta"); `null` when it was searched as written.
+    pub corrected_query: Option<String>,
     #[schema(value_type = String)]
     pub modo: Mode,
     pub k: usize,
@@ -150,6 +153,7 @@ pub async fn search(
         "busqueda",
         serde_json::json!({
             "q": q,
+            "corregida": outcome.corrected,
             "modo": modo,
             "k": k,
             "categoria": filters.categoria,
@@ -163,6 +167,7 @@ pub async fn search(
     );
     Ok(Json(SearchResponse {
         query: q,
+        corrected_query: outcome.corrected,
         modo,
         k,
         embedder: index.embedder().id().to_owned(),

@@ -11,6 +11,7 @@ pub mod faiss_index;
 pub mod filters;
 pub mod fusion;
 pub mod hash;
+pub mod lexicon;
 pub mod live;
 pub mod minilm;
 pub mod search;

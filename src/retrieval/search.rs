@@ -20,6 +20,7 @@ use super::Embedder;
 use super::faiss_index::{IndexKind, VectorIndex};
 pub use super::filters::{Filters, Meta, Mode};
 use super::fusion::{self, Fusion};
+use super::lexicon::Lexicon;
 use super::store::{Chunk, ChunkKind, ChunkStore, Read};
 use super::text::fold;
 
@@ -34,14 +35,33 @@ const QUERY_CACHE: usize = 2048;
 /// Hits of one full-text search, computed once for everyone waiting on it.
 type SharedHits = Arc<tokio::sync::OnceCell<Arc<Vec<(i64, f32)>>>>;
 
-#[derive(Default)]
 struct Catalog {
     meta: HashMap<i64, Meta>,
     /// Folded category name → the spellings stored under it.
     categorias: HashMap<String, HashSet<String>>,
+    /// The chunks' words, for correcting misspelt query words.
+    lexicon: Lexicon,
 }
 
 impl Catalog {
+    fn new(language: &str) -> Self {
+        Self {
+            meta: HashMap::new(),
+            categorias: HashMap::new(),
+            lexicon: Lexicon::new(language),
+        }
+    }
+
+    /// Counts the words of an active chunk (an inactive one's are forgotten: they
+    /// should not steer corrections towards what no search returns).
+    fn learn(&mut self, chunk: &Chunk) {
+        if chunk.activo {
+            self.lexicon.insert(chunk.key, &chunk.text);
+        } else {
+            self.lexicon.remove(chunk.key);
+        }
+    }
+
     fn rebuild_categorias(&mut self) {
         self.categorias.clear();
         for meta in self.meta.values() {
@@ -66,6 +86,8 @@ pub struct Hit {
 #[derive(Debug, Clone, Default)]
 pub struct Outcome {
     pub hits: Vec<Hit>,
+    /// The query as searched, when misspelt words were corrected.
+    pub corrected: Option<String>,
     /// Embedding the query (0 when cached or not needed).
     pub embed_ms: f64,
     /// Everything else: candidates, filters, fusion.
@@ -158,7 +180,7 @@ impl SearchIndex {
         let started = Instant::now();
         let from_file = loaded.is_some();
         let read = if from_file {
-            Read::Metadata
+            Read::WithText
         } else {
             Read::WithVectors
         };
@@ -178,9 +200,10 @@ impl SearchIndex {
             }
         };
         vectors.set_ef_search(options.ef_search)?;
-        let mut catalog = Catalog::default();
+        let mut catalog = Catalog::new(store.language());
         for chunk in &chunks {
             catalog.meta.insert(chunk.key, Meta::of(chunk));
+            catalog.learn(chunk);
         }
         catalog.rebuild_categorias();
         tracing::info!(
@@ -279,7 +302,18 @@ impl SearchIndex {
         Ok(vector)
     }
 
+    /// `query` with its misspelt words replaced by catalog words (see
+    /// [`Lexicon`]), or `None` when it needs no correction.
+    pub fn correct(&self, query: &str) -> Option<String> {
+        self.catalog
+            .read()
+            .expect("catalog lock")
+            .lexicon
+            .correct(query)
+    }
+
     /// The best `k` chunks for `query` in `mode` among those `filters` accept.
+    /// Misspelt words are corrected first (see [`SearchIndex::correct`]).
     pub async fn search(
         &self,
         query: &str,
@@ -288,6 +322,8 @@ impl SearchIndex {
         k: usize,
     ) -> anyhow::Result<Outcome> {
         let started = Instant::now();
+        let corrected = self.correct(query);
+        let query = corrected.as_deref().unwrap_or(query);
         let vector = if mode.needs_vector() && !query.trim().is_empty() {
             Some(self.query_vector(query).await?)
         } else {
@@ -304,6 +340,7 @@ impl SearchIndex {
             )
             .await?;
         outcome.embed_ms = embed_ms;
+        outcome.corrected = corrected;
         Ok(outcome)
     }
 
@@ -367,6 +404,7 @@ impl SearchIndex {
                 .take(k)
                 .map(|(key, score)| Hit { key, score })
                 .collect(),
+            corrected: None,
             embed_ms: 0.0,
             search_ms: started.elapsed().as_secs_f64() * 1e3,
         })
@@ -504,9 +542,11 @@ impl SearchIndex {
         let mut catalog = self.catalog.write().expect("catalog lock");
         for key in deletes {
             catalog.meta.remove(key);
+            catalog.lexicon.remove(*key);
         }
         for chunk in &upserts {
             catalog.meta.insert(chunk.key, Meta::of(chunk));
+            catalog.learn(chunk);
         }
         catalog.rebuild_categorias();
         Ok(())

@@ -64,7 +64,8 @@ pub struct Chunk {
     pub activo: bool,
     /// Written, never read back by [`ChunkStore::scan`] (the database holds it).
     pub title: String,
-    /// The text searched by BM25 and embedded into `vector`; likewise not read back.
+    /// The text searched by BM25 and embedded into `vector`; read back only for the
+    /// index's lexicon (see [`Read`]).
     pub text: String,
     /// Hash of everything the chunk was built from, for incremental ingestion.
     pub content_hash: String,
@@ -76,8 +77,10 @@ pub struct Chunk {
 pub enum Read {
     /// Key, metadata and content hash: what filters and syncs compare.
     Metadata,
-    /// Also the vector: what FAISS is built from. (Title and text are never read
-    /// back: the database holds them.)
+    /// Also the text: what the lexicon of query corrections counts.
+    WithText,
+    /// Also the text and the vector: what FAISS is built from. (The title is never
+    /// read back: the database holds it.)
     WithVectors,
 }
 
@@ -152,6 +155,11 @@ impl ChunkStore {
 
     pub fn dim(&self) -> usize {
         self.dim
+    }
+
+    /// The full-text analyzer's language.
+    pub fn language(&self) -> &str {
+        &self.language
     }
 
     /// The table version: it changes with every write.
@@ -375,6 +383,9 @@ impl ChunkStore {
             "activo",
             "content_hash",
         ];
+        if read != Read::Metadata {
+            columns.push("text");
+        }
         if read == Read::WithVectors {
             columns.push("vector");
         }
@@ -506,6 +517,7 @@ fn read_chunks(batch: &RecordBatch, dim: usize, out: &mut Vec<Chunk>) -> anyhow:
     let stocks = column("stock")?.as_primitive::<Int64Type>();
     let activos = column("activo")?.as_boolean();
     let hashes = column("content_hash")?.as_string::<i32>();
+    let texts = batch.column_by_name("text").map(|c| c.as_string::<i32>());
     let vectors = batch.column_by_name("vector").map(|c| {
         c.as_fixed_size_list()
             .values()
@@ -526,7 +538,7 @@ fn read_chunks(batch: &RecordBatch, dim: usize, out: &mut Vec<Chunk>) -> anyhow:
             stock: int(stocks, row),
             activo: activos.value(row),
             title: String::new(),
-            text: String::new(),
+            text: texts.map(|t| t.value(row).to_owned()).unwrap_or_default(),
             content_hash: hashes.value(row).to_owned(),
             vector: vectors
                 .as_ref()

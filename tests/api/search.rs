@@ -272,6 +272,90 @@ async fn product_changes_reach_the_index(backend: Backend) {
     assert!(results(&body).is_empty(), "{body}");
 }
 
+/// A misspelt word is searched as the catalog word one edit away, and the answer
+/// says so; the catalog's words follow products created and deleted through the API,
+/// and a restart (which loads the saved FAISS file) keeps them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn misspelt_words_are_searched_as_catalog_words() {
+    let app = spawn_app_with(Backend::Sqlite, |_| {}).await.unwrap();
+    for (sku, nombre) in [
+        ("TAL-1", "Taladro percutor inalámbrico"),
+        ("LIN-1", "Linterna frontal recargable"),
+    ] {
+        app.post(
+            "/api/productos",
+            &app.admin,
+            json!({"sku": sku, "nombre": nombre, "categoria": "herramientas",
+                   "precio": "150000", "stock": 5}),
+        )
+        .await
+        .expect(201);
+    }
+    let first_sku = |body: &Value| results(body)[0]["producto"]["sku"].clone();
+
+    let body = app
+        .search(&[("q", "talardo inalambrico"), ("modo", "bm25")])
+        .await
+        .expect(200);
+    assert_eq!(body["corrected_query"], "taladro inalambrico", "{body}");
+    assert_eq!(body["query"], "talardo inalambrico");
+    assert_eq!(first_sku(&body), "TAL-1");
+    // Correctly spelt queries, and unknown words with no catalog word one edit
+    // away, are searched as written.
+    let body = app
+        .search(&[("q", "linterna"), ("modo", "bm25")])
+        .await
+        .expect(200);
+    assert_eq!(body["corrected_query"], Value::Null);
+    assert_eq!(first_sku(&body), "LIN-1");
+    let body = app
+        .search(&[("q", "zapatos"), ("modo", "bm25")])
+        .await
+        .expect(200);
+    assert_eq!(body["corrected_query"], Value::Null);
+    assert!(results(&body).is_empty(), "{body}");
+
+    // A word that arrives with a new product is corrected to at once; it leaves with it.
+    let created = app
+        .post(
+            "/api/productos",
+            &app.admin,
+            json!({"sku": "MOTO-1", "nombre": "Motosierra a gasolina",
+                   "categoria": "jardin", "precio": "700000", "stock": 2}),
+        )
+        .await
+        .expect(201);
+    let body = app
+        .search(&[("q", "motosiera"), ("modo", "bm25")])
+        .await
+        .expect(200);
+    assert_eq!(body["corrected_query"], "motosierra");
+    assert_eq!(first_sku(&body), "MOTO-1");
+    app.delete(
+        &format!("/api/productos/{}", created["id"].as_i64().unwrap()),
+        &app.admin,
+    )
+    .await
+    .expect(200);
+    let body = app
+        .search(&[("q", "motosiera"), ("modo", "bm25")])
+        .await
+        .expect(200);
+    assert_eq!(body["corrected_query"], Value::Null, "{body}");
+
+    let app = app.restart().await;
+    let body = app
+        .search(&[("q", "linterma"), ("modo", "bm25")])
+        .await
+        .expect(200);
+    assert_eq!(body["corrected_query"], "linterna", "{body}");
+    assert_eq!(first_sku(&body), "LIN-1");
+    // Hybrid search corrects too.
+    let body = app.search(&[("q", "talardo")]).await.expect(200);
+    assert_eq!(body["corrected_query"], "taladro");
+    assert_eq!(first_sku(&body), "TAL-1");
+}
+
 /// Orders change stock; the `en_stock` filter follows.
 async fn ordered_out_products_leave_en_stock(backend: Backend) {
     let Some(app) = spawn_app_with(backend, |_| {}).await else {
