@@ -55,6 +55,7 @@ pub async fn products(
     let mut attempts = 0;
     loop {
         attempts += 1;
+        let seen = index.reflected_version();
         let outcome = index.search(q, mode, filters, k).await?;
         let ids: Vec<i64> = outcome.hits.iter().map(|h| h.key).collect();
         let mut rows: HashMap<i64, producto::Model> = producto::Entity::find()
@@ -69,8 +70,13 @@ pub async fn products(
             .iter()
             .any(|h| rows.get(&h.key).is_none_or(|p| p.eliminado_at.is_some()));
         // A hit the database no longer has means another process changed the
-        // catalog and this node has not caught up yet: catch up now and ask again.
-        if stale && attempts < ATTEMPTS && index.refresh().await? {
+        // catalog and this node had not caught up: catch up now and ask again. The
+        // index's own upkeep may have caught up meanwhile (this refresh then finds
+        // nothing new): that is a reason to ask again too.
+        if stale
+            && attempts < ATTEMPTS
+            && (index.refresh().await? || index.reflected_version() != seen)
+        {
             continue;
         }
         let hits = outcome

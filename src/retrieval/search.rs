@@ -255,6 +255,11 @@ impl SearchIndex {
         }
     }
 
+    /// The LanceDB version FAISS and the metadata reflect now.
+    pub fn reflected_version(&self) -> u64 {
+        self.reflects.load(Ordering::Acquire)
+    }
+
     /// Content hash of the chunks of `kind` (only those of `keys` when given), by key:
     /// what incremental ingestion diffs.
     pub fn hashes(&self, kind: ChunkKind, keys: Option<&[i64]>) -> HashMap<i64, String> {
