@@ -14,6 +14,7 @@ pub mod hash;
 pub mod lexicon;
 pub mod live;
 pub mod minilm;
+mod mirror;
 pub mod search;
 pub mod store;
 pub mod text;

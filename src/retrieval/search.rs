@@ -20,7 +20,7 @@ use super::Embedder;
 use super::faiss_index::{IndexKind, VectorIndex};
 pub use super::filters::{Filters, Meta, Mode};
 use super::fusion::{self, Fusion};
-use super::lexicon::Lexicon;
+use super::mirror::Catalog;
 use super::store::{Chunk, ChunkKind, ChunkStore, Read};
 use super::text::fold;
 
@@ -34,46 +34,6 @@ const QUERY_CACHE: usize = 2048;
 
 /// Hits of one full-text search, computed once for everyone waiting on it.
 type SharedHits = Arc<tokio::sync::OnceCell<Arc<Vec<(i64, f32)>>>>;
-
-struct Catalog {
-    meta: HashMap<i64, Meta>,
-    /// Folded category name → the spellings stored under it.
-    categorias: HashMap<String, HashSet<String>>,
-    /// The chunks' words, for correcting misspelt query words.
-    lexicon: Lexicon,
-}
-
-impl Catalog {
-    fn new(language: &str) -> Self {
-        Self {
-            meta: HashMap::new(),
-            categorias: HashMap::new(),
-            lexicon: Lexicon::new(language),
-        }
-    }
-
-    /// Counts the words of an active chunk (an inactive one's are forgotten: they
-    /// should not steer corrections towards what no search returns).
-    fn learn(&mut self, chunk: &Chunk) {
-        if chunk.activo {
-            self.lexicon.insert(chunk.key, &chunk.text);
-        } else {
-            self.lexicon.remove(chunk.key);
-        }
-    }
-
-    fn rebuild_categorias(&mut self) {
-        self.categorias.clear();
-        for meta in self.meta.values() {
-            if let Some(c) = &meta.categoria {
-                self.categorias
-                    .entry(fold(c))
-                    .or_default()
-                    .insert(c.clone());
-            }
-        }
-    }
-}
 
 /// One ranked result.
 #[derive(Debug, Clone, PartialEq)]
@@ -201,11 +161,7 @@ impl SearchIndex {
         };
         vectors.set_ef_search(options.ef_search)?;
         let mut catalog = Catalog::new(store.language());
-        for chunk in &chunks {
-            catalog.meta.insert(chunk.key, Meta::of(chunk));
-            catalog.learn(chunk);
-        }
-        catalog.rebuild_categorias();
+        catalog.apply(&chunks, &[]);
         tracing::info!(
             embedder = embedder.id(),
             chunks = chunks.len(),
@@ -308,7 +264,7 @@ impl SearchIndex {
     }
 
     /// `query` with its misspelt words replaced by catalog words (see
-    /// [`Lexicon`]), or `None` when it needs no correction.
+    /// [`super::lexicon::Lexicon`]), or `None` when it needs no correction.
     pub fn correct(&self, query: &str) -> Option<String> {
         self.catalog
             .read()
@@ -544,16 +500,10 @@ impl SearchIndex {
             let vectors = self.vectors.clone();
             tokio::task::spawn_blocking(move || vectors.upsert(&keys, &flat)).await??;
         }
-        let mut catalog = self.catalog.write().expect("catalog lock");
-        for key in deletes {
-            catalog.meta.remove(key);
-            catalog.lexicon.remove(*key);
-        }
-        for chunk in &upserts {
-            catalog.meta.insert(chunk.key, Meta::of(chunk));
-            catalog.learn(chunk);
-        }
-        catalog.rebuild_categorias();
+        self.catalog
+            .write()
+            .expect("catalog lock")
+            .apply(&upserts, deletes);
         Ok(())
     }
 
