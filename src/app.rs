@@ -196,15 +196,15 @@ async fn open_search(settings: &Settings, db: &Db) -> anyhow::Result<SearchIndex
     Ok(index)
 }
 
+/// Fragments from which the upkeep compacts without waiting for its 10-minute turn.
+const COMPACT_FROM_FRAGMENTS: usize = 8;
+
 /// Every `poll`: picks up index changes written by other processes and re-indexes the
 /// stock of ordered products, and folds rows the full-text index does not cover yet into
 /// it. Every 30 s saves FAISS when it changed. Compacts LanceDB
 /// every 10 min, or as soon as writes have left [`COMPACT_FROM_FRAGMENTS`] fragments
 /// (at most every 30 s): small writes leave small files and old versions, and each
 /// fragment a search touches costs it a file read. Ends when the index is dropped.
-/// Fragments from which the upkeep compacts without waiting for its 10-minute turn.
-const COMPACT_FROM_FRAGMENTS: usize = 8;
-
 fn spawn_index_upkeep(
     index: &Arc<SearchIndex>,
     db: Db,

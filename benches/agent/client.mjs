@@ -1,10 +1,12 @@
 // The agent benchmark's client. Modes:
 //   ttft DIRECT_URL BASE N      first-token time straight from the fake, over SSE
-//                               and over Socket.IO (N sequential questions each)
+//                               and over Socket.IO (N sequential questions each,
+//                               repeated ones with cached vectors, then new ones)
 //   concurrent BASE N           N Socket.IO conversations streaming at once
 //   idle BASE N                 opens N Socket.IO connections and keeps them idle
 //                               until stdin closes (prints "connected N")
 // Prints one JSON object with the figures (times in ms).
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 
 const require = createRequire(process.env.FRONTEND_DIR + "/package.json");
@@ -101,21 +103,41 @@ function ask(socket, question) {
 
 const questions = ["taladro inalámbrico", "licuadora de vaso de vidrio", "zapatillas para correr", "sofá de tres puestos", "audífonos bluetooth"];
 
+// Questions the server has not seen, so their vectors are not cached: the query's
+// embedding is in their time. Made from the demo shop's product names.
+function newQuestions(count) {
+  const csv = readFileSync(new URL("../../ingest/demo/productos.csv", import.meta.url), "utf8");
+  const names = csv.split("\n").slice(1).map((row) => row.split(",")[1]?.replaceAll('"', "").trim()).filter(Boolean);
+  const words = names.map((name) => name.split(/\s+/).slice(0, 3).join(" ").toLowerCase());
+  const made = new Set();
+  for (const template of ["¿tienen {}?", "precio de {} por favor", "busco {} para regalar", "¿hay {} en stock?"]) {
+    for (const w of words) made.add(template.replace("{}", w));
+  }
+  const list = [...made];
+  if (list.length < count) throw new Error(`only ${list.length} new questions for ${count}`);
+  return list.slice(0, count);
+}
+
 if (mode === "ttft") {
   const [direct, base, count] = args;
   const n = Number(count);
-  const straight = [], sse = [], socketTimes = [];
+  const fresh = newQuestions(2 * n);
+  const straight = [], sse = [], socketTimes = [], sseNew = [], socketNew = [];
   for (let i = 0; i < 5; i++) await sseFirstToken(base, questions[i % questions.length]); // warm-up
   for (let i = 0; i < n; i++) straight.push(await directFirstToken(direct));
   for (let i = 0; i < n; i++) sse.push(await sseFirstToken(base, questions[i % questions.length]));
+  for (let i = 0; i < n; i++) sseNew.push(await sseFirstToken(base, fresh[2 * i]));
   const socket = await connect(base);
   for (let i = 0; i < n; i++) socketTimes.push((await ask(socket, questions[i % questions.length])).first);
+  for (let i = 0; i < n; i++) socketNew.push((await ask(socket, fresh[2 * i + 1])).first);
   socket.disconnect();
-  const s = summary(straight), e = summary(sse), k = summary(socketTimes);
+  const s = summary(straight);
+  const overhead = (t) => ({ p50: +(t.p50 - s.p50).toFixed(2), p99: +(t.p99 - s.p99).toFixed(2) });
+  const e = summary(sse), k = summary(socketTimes), en = summary(sseNew), kn = summary(socketNew);
   console.log(JSON.stringify({
-    direct: s, sse: e, socketio: k,
-    overhead_sse: { p50: +(e.p50 - s.p50).toFixed(2), p99: +(e.p99 - s.p99).toFixed(2) },
-    overhead_socketio: { p50: +(k.p50 - s.p50).toFixed(2), p99: +(k.p99 - s.p99).toFixed(2) },
+    direct: s, sse: e, socketio: k, sse_new: en, socketio_new: kn,
+    overhead_sse: overhead(e), overhead_socketio: overhead(k),
+    overhead_sse_new: overhead(en), overhead_socketio_new: overhead(kn),
   }));
 } else if (mode === "concurrent") {
   const [base, count] = args;

@@ -6,6 +6,12 @@
 //! row can be rebuilt from SeaORM tables. Rows added after the full-text index was
 //! built are still searched (unindexed rows are scanned) until [`ChunkStore::refresh`]
 //! folds them in.
+//!
+//! Full-text searches run on a pinned snapshot of the table (a handle checked out at
+//! one version, with the row address → key map of that version) and ask LanceDB for
+//! row addresses only: reading each hit's key from the data files instead hands every
+//! search a dozen times between threads, which on an idle 2-core machine cost more
+//! than the search itself.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,7 +19,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use futures::TryStreamExt;
 use lancedb::arrow::arrow_array::cast::AsArray;
-use lancedb::arrow::arrow_array::types::{Float32Type, Int64Type};
+use lancedb::arrow::arrow_array::types::{Float32Type, Int64Type, UInt64Type};
 use lancedb::arrow::arrow_array::{
     Array, ArrayRef, BooleanArray, FixedSizeListArray, Float32Array, Int64Array, RecordBatch,
     RecordBatchIterator, RecordBatchReader, StringArray,
@@ -87,9 +93,27 @@ pub enum Read {
 /// The chunk table in a LanceDB database (a local folder or an object-store URI).
 #[derive(Clone)]
 pub struct ChunkStore {
+    db: Connection,
     table: Table,
     dim: usize,
     language: String,
+    /// The snapshot full-text searches run on (shared by clones of the store).
+    pins: Arc<Pins>,
+}
+
+/// The current snapshot, re-pinned when the table moves on, one pinning at a time.
+#[derive(Default)]
+struct Pins {
+    current: std::sync::RwLock<Option<Arc<Pinned>>>,
+    pinning: tokio::sync::Mutex<()>,
+}
+
+/// The table as of one version, with the key of each row address in that version
+/// (row addresses change when rows are rewritten, so the map is only valid with it).
+struct Pinned {
+    version: u64,
+    table: Table,
+    keys: HashMap<u64, i64>,
 }
 
 fn schema(dim: usize) -> SchemaRef {
@@ -147,9 +171,11 @@ impl ChunkStore {
             "the LanceDB table {name} holds vectors of dimension {stored_dim}, not {dim}"
         );
         Ok(Self {
+            db,
             table,
             dim,
             language: language.to_owned(),
+            pins: Arc::default(),
         })
     }
 
@@ -465,12 +491,14 @@ impl ChunkStore {
         if query.trim().is_empty() || k == 0 {
             return Ok(Vec::new());
         }
+        let pinned = self.pinned().await?;
         let search = FullTextSearchQuery::new(query.to_owned()).with_column("text".to_owned())?;
-        let mut request = self
+        let mut request = pinned
             .table
             .query()
             .full_text_search(search)
-            .select(Select::columns(&["key", "_score"]))
+            .select(Select::columns(&["_score"]))
+            .with_row_id()
             .limit(k);
         if let Some(filter) = filter {
             request = request.only_if(filter);
@@ -478,20 +506,79 @@ impl ChunkStore {
         let batches: Vec<RecordBatch> = request.execute().await?.try_collect().await?;
         let mut hits = Vec::with_capacity(k);
         for batch in &batches {
-            let keys = batch
-                .column_by_name("key")
-                .context("key column")?
-                .as_primitive::<Int64Type>();
+            let rows = batch
+                .column_by_name("_rowid")
+                .context("_rowid column")?
+                .as_primitive::<UInt64Type>();
             let scores = batch
                 .column_by_name("_score")
                 .context("_score column")?
                 .as_primitive::<Float32Type>();
             for row in 0..batch.num_rows() {
-                hits.push((keys.value(row), scores.value(row)));
+                match pinned.keys.get(&rows.value(row)) {
+                    Some(&key) => hits.push((key, scores.value(row))),
+                    // Both come from the same version: this would be a LanceDB fault.
+                    None => tracing::warn!(
+                        row = rows.value(row),
+                        version = pinned.version,
+                        "full-text hit at a row address the table does not have"
+                    ),
+                }
             }
         }
         hits.sort_by(|a, b| b.1.total_cmp(&a.1));
         Ok(hits)
+    }
+
+    /// The snapshot at the table's current version, pinned anew (one scan of the
+    /// keys) when the table moved on since the last one.
+    async fn pinned(&self) -> anyhow::Result<Arc<Pinned>> {
+        let current = |version: u64| {
+            self.pins
+                .current
+                .read()
+                .expect("pinned lock")
+                .as_ref()
+                .filter(|p| p.version == version)
+                .cloned()
+        };
+        if let Some(pinned) = current(self.version().await?) {
+            return Ok(pinned);
+        }
+        let _pinning = self.pins.pinning.lock().await;
+        let version = self.version().await?;
+        if let Some(pinned) = current(version) {
+            return Ok(pinned);
+        }
+        let table = self.db.open_table(self.table.name()).execute().await?;
+        table.checkout(version).await?;
+        let mut stream = table
+            .query()
+            .select(Select::columns(&["key"]))
+            .with_row_id()
+            .execute()
+            .await?;
+        let mut keys = HashMap::new();
+        while let Some(batch) = stream.try_next().await? {
+            let key = batch
+                .column_by_name("key")
+                .context("key column")?
+                .as_primitive::<Int64Type>();
+            let rows = batch
+                .column_by_name("_rowid")
+                .context("_rowid column")?
+                .as_primitive::<UInt64Type>();
+            for row in 0..batch.num_rows() {
+                keys.insert(rows.value(row), key.value(row));
+            }
+        }
+        let pinned = Arc::new(Pinned {
+            version,
+            table,
+            keys,
+        });
+        *self.pins.current.write().expect("pinned lock") = Some(pinned.clone());
+        Ok(pinned)
     }
 }
 

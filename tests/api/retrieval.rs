@@ -54,6 +54,18 @@ fn minilm_embeds_meaning_in_unit_vectors() {
     assert!(cosine(&alone[0], &vectors[3]) > 0.9999);
     assert!(embedder.embed(&[]).unwrap().is_empty());
 
+    // Many texts of many lengths, embedded in several batches sorted by token count,
+    // come back in the order they were given.
+    let many: Vec<String> = (0..70)
+        .map(|i| format!("taladro {i} {}", "inalámbrico de 20 V ".repeat(i % 9)))
+        .collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let together = embedder.embed(&many).unwrap();
+    for i in [0, 1, 8, 33, 69] {
+        let alone = embedder.embed(&many[i..=i]).unwrap();
+        assert!(cosine(&alone[0], &together[i]) > 0.9999, "text {i}");
+    }
+
     let missing = tempfile::tempdir().unwrap();
     let err = MiniLmEmbedder::load(missing.path())
         .err()
