@@ -13,6 +13,7 @@ use anyhow::Context;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
+use rayon::prelude::*;
 use tokenizers::{Encoding, Tokenizer, TruncationParams};
 
 use super::Embedder;
@@ -30,6 +31,8 @@ pub struct MiniLmEmbedder {
     tokenizer: Tokenizer,
     id: String,
     dim: usize,
+    /// The threads every embedding runs on, one per core (see [`MiniLmEmbedder::embed`]).
+    pool: rayon::ThreadPool,
 }
 
 impl MiniLmEmbedder {
@@ -76,11 +79,18 @@ impl MiniLmEmbedder {
             .unwrap_or("model")
             .to_owned();
         let dim = config.hidden_size;
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("tendero-embed-{i}"))
+            .build()
+            .context("starting the embedding threads")?;
         Ok(Self {
             model,
             tokenizer,
             id: format!("minilm:{name}:{dim}"),
             dim,
+            pool,
         })
     }
 
@@ -122,48 +132,35 @@ impl Embedder for MiniLmEmbedder {
         self.dim
     }
 
-    /// Batches run on every core at once (one batch per core): a single forward
-    /// pass leaves most of a second core idle.
+    /// Runs on the embedder's own thread pool, one thread per core. candle's matrix
+    /// products, layer norms and softmaxes split their work with Rayon, and so do the
+    /// batches here: inside one pool a query's operations share out between the cores,
+    /// and the batches of a large input each take a core with nothing left over. Called
+    /// from outside a pool, each of those operations would instead hand its work to
+    /// Rayon's global threads and wait (a query's forward pass has dozens), and batches
+    /// on threads of their own would compete with them for the cores.
     fn embed(&self, texts: &[&str]) -> anyhow::Result<Vec<Vec<f32>>> {
+        self.pool.install(|| self.embed_in_pool(texts))
+    }
+}
+
+impl MiniLmEmbedder {
+    fn embed_in_pool(&self, texts: &[&str]) -> anyhow::Result<Vec<Vec<f32>>> {
         let encodings = self
             .tokenizer
             .encode_batch(texts.to_vec(), true)
             .map_err(anyhow::Error::msg)?;
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| encodings[i].len());
-        let batches: Vec<&[usize]> = order.chunks(BATCH).collect();
-        let workers = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .clamp(1, 4)
-            .min(batches.len());
-        let run = |worker: usize| -> anyhow::Result<Indexed> {
-            let mut out = Vec::new();
-            for batch in batches.iter().skip(worker).step_by(workers.max(1)) {
+        let parts: Vec<anyhow::Result<Indexed>> = order
+            .par_chunks(BATCH)
+            .map(|batch| {
                 let batch_encodings: Vec<&Encoding> =
                     batch.iter().map(|&i| &encodings[i]).collect();
-                out.extend(
-                    batch
-                        .iter()
-                        .copied()
-                        .zip(self.embed_batch(&batch_encodings)?),
-                );
-            }
-            Ok(out)
-        };
-        let parts: Vec<anyhow::Result<Indexed>> = if workers <= 1 {
-            vec![run(0)]
-        } else {
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = (0..workers).map(|w| scope.spawn(move || run(w))).collect();
-                handles
-                    .into_iter()
-                    .map(|h| {
-                        h.join()
-                            .unwrap_or_else(|_| Err(anyhow::anyhow!("embedding thread panicked")))
-                    })
-                    .collect()
+                let vectors = self.embed_batch(&batch_encodings)?;
+                Ok(batch.iter().copied().zip(vectors).collect())
             })
-        };
+            .collect();
         let mut vectors = vec![Vec::new(); texts.len()];
         for part in parts {
             for (i, vector) in part? {
