@@ -39,6 +39,16 @@ serve() {
 }
 serve
 echo "embedder: $(curl -sf "$BASE/ready" | json '["components"]["embedder"]["detail"]')"
+# The index upkeep compacts the freshly loaded demo shop at its first turns: measure
+# once the LanceDB version has held still for 3 s (15 polls).
+lancedb_version() { curl -sf "$BASE/ready" | json '["components"]["lancedb"]["detail"]'; }
+last=$(lancedb_version) steady=0
+while [ "$steady" -lt 15 ]; do
+  sleep 0.2
+  now=$(lancedb_version)
+  if [ "$now" = "$last" ]; then steady=$((steady + 1)); else steady=0 last=$now; fi
+done
+echo "index settled: $last"
 
 echo "## time to first token (ms), $SAMPLES questions per path"
 node benches/agent/client.mjs ttft "$FAKE" "$BASE" "$SAMPLES"
