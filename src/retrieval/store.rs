@@ -7,11 +7,8 @@
 //! built are still searched (unindexed rows are scanned) until [`ChunkStore::refresh`]
 //! folds them in.
 //!
-//! Full-text searches run on a pinned snapshot of the table (a handle checked out at
-//! one version, with the row address → key map of that version) and ask LanceDB for
-//! row addresses only: reading each hit's key from the data files instead hands every
-//! search a dozen times between threads, which on an idle 2-core machine cost more
-//! than the search itself.
+//! Full-text searches run on a pinned snapshot of the table ([`snapshot`]) and ask
+//! LanceDB for row addresses only.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -30,6 +27,10 @@ use lancedb::index::scalar::{FtsIndexBuilder, FullTextSearchQuery};
 use lancedb::query::{ExecutableQuery, QueryBase, Select};
 use lancedb::table::{OptimizeAction, OptimizeOptions};
 use lancedb::{Connection, Table};
+
+use snapshot::{Pinned, Pins};
+
+mod snapshot;
 
 const FTS_INDEX: &str = "text_idx";
 
@@ -99,21 +100,6 @@ pub struct ChunkStore {
     language: String,
     /// The snapshot full-text searches run on (shared by clones of the store).
     pins: Arc<Pins>,
-}
-
-/// The current snapshot, re-pinned when the table moves on, one pinning at a time.
-#[derive(Default)]
-struct Pins {
-    current: std::sync::RwLock<Option<Arc<Pinned>>>,
-    pinning: tokio::sync::Mutex<()>,
-}
-
-/// The table as of one version, with the key of each row address in that version
-/// (row addresses change when rows are rewritten, so the map is only valid with it).
-struct Pinned {
-    version: u64,
-    table: Table,
-    keys: HashMap<u64, i64>,
 }
 
 fn schema(dim: usize) -> SchemaRef {
@@ -530,55 +516,11 @@ impl ChunkStore {
         Ok(hits)
     }
 
-    /// The snapshot at the table's current version, pinned anew (one scan of the
-    /// keys) when the table moved on since the last one.
+    /// The snapshot at the table's current version.
     async fn pinned(&self) -> anyhow::Result<Arc<Pinned>> {
-        let current = |version: u64| {
-            self.pins
-                .current
-                .read()
-                .expect("pinned lock")
-                .as_ref()
-                .filter(|p| p.version == version)
-                .cloned()
-        };
-        if let Some(pinned) = current(self.version().await?) {
-            return Ok(pinned);
-        }
-        let _pinning = self.pins.pinning.lock().await;
-        let version = self.version().await?;
-        if let Some(pinned) = current(version) {
-            return Ok(pinned);
-        }
-        let table = self.db.open_table(self.table.name()).execute().await?;
-        table.checkout(version).await?;
-        let mut stream = table
-            .query()
-            .select(Select::columns(&["key"]))
-            .with_row_id()
-            .execute()
-            .await?;
-        let mut keys = HashMap::new();
-        while let Some(batch) = stream.try_next().await? {
-            let key = batch
-                .column_by_name("key")
-                .context("key column")?
-                .as_primitive::<Int64Type>();
-            let rows = batch
-                .column_by_name("_rowid")
-                .context("_rowid column")?
-                .as_primitive::<UInt64Type>();
-            for row in 0..batch.num_rows() {
-                keys.insert(rows.value(row), key.value(row));
-            }
-        }
-        let pinned = Arc::new(Pinned {
-            version,
-            table,
-            keys,
-        });
-        *self.pins.current.write().expect("pinned lock") = Some(pinned.clone());
-        Ok(pinned)
+        self.pins
+            .at(&self.db, self.table.name(), self.version().await?)
+            .await
     }
 }
 
