@@ -367,14 +367,8 @@ impl ChunkStore {
             .await?;
         let mut hashes = HashMap::new();
         while let Some(batch) = stream.try_next().await? {
-            let keys = batch
-                .column_by_name("key")
-                .context("key column")?
-                .as_primitive::<Int64Type>();
-            let values = batch
-                .column_by_name("content_hash")
-                .context("content_hash column")?
-                .as_string::<i32>();
+            let keys = column(&batch, "key")?.as_primitive::<Int64Type>();
+            let values = column(&batch, "content_hash")?.as_string::<i32>();
             for row in 0..batch.num_rows() {
                 hashes.insert(keys.value(row), values.value(row).to_owned());
             }
@@ -450,14 +444,8 @@ impl ChunkStore {
             .await?;
         let mut hits = Vec::with_capacity(k);
         for batch in &batches {
-            let keys = batch
-                .column_by_name("key")
-                .context("key column")?
-                .as_primitive::<Int64Type>();
-            let distances = batch
-                .column_by_name("_distance")
-                .context("_distance column")?
-                .as_primitive::<Float32Type>();
+            let keys = column(batch, "key")?.as_primitive::<Int64Type>();
+            let distances = column(batch, "_distance")?.as_primitive::<Float32Type>();
             for row in 0..batch.num_rows() {
                 hits.push((keys.value(row), 1.0 - distances.value(row)));
             }
@@ -492,14 +480,8 @@ impl ChunkStore {
         let batches: Vec<RecordBatch> = request.execute().await?.try_collect().await?;
         let mut hits = Vec::with_capacity(k);
         for batch in &batches {
-            let rows = batch
-                .column_by_name("_rowid")
-                .context("_rowid column")?
-                .as_primitive::<UInt64Type>();
-            let scores = batch
-                .column_by_name("_score")
-                .context("_score column")?
-                .as_primitive::<Float32Type>();
+            let rows = column(batch, "_rowid")?.as_primitive::<UInt64Type>();
+            let scores = column(batch, "_score")?.as_primitive::<Float32Type>();
             for row in 0..batch.num_rows() {
                 match pinned.keys.get(&rows.value(row)) {
                     Some(&key) => hits.push((key, scores.value(row))),
@@ -532,20 +514,22 @@ fn keys_filter(keys: &[i64]) -> String {
     format!("key IN ({})", list.join(","))
 }
 
+/// The column `name` of `batch`; an error names it when the batch lacks it.
+fn column<'a>(batch: &'a RecordBatch, name: &str) -> anyhow::Result<&'a ArrayRef> {
+    batch
+        .column_by_name(name)
+        .with_context(|| format!("{name} column"))
+}
+
 fn read_chunks(batch: &RecordBatch, dim: usize, out: &mut Vec<Chunk>) -> anyhow::Result<()> {
-    let column = |name: &str| {
-        batch
-            .column_by_name(name)
-            .with_context(|| format!("{name} column"))
-    };
-    let keys = column("key")?.as_primitive::<Int64Type>();
-    let kinds = column("kind")?.as_string::<i32>();
-    let skus = column("sku")?.as_string::<i32>();
-    let categorias = column("categoria")?.as_string::<i32>();
-    let precios = column("precio_centavos")?.as_primitive::<Int64Type>();
-    let stocks = column("stock")?.as_primitive::<Int64Type>();
-    let activos = column("activo")?.as_boolean();
-    let hashes = column("content_hash")?.as_string::<i32>();
+    let keys = column(batch, "key")?.as_primitive::<Int64Type>();
+    let kinds = column(batch, "kind")?.as_string::<i32>();
+    let skus = column(batch, "sku")?.as_string::<i32>();
+    let categorias = column(batch, "categoria")?.as_string::<i32>();
+    let precios = column(batch, "precio_centavos")?.as_primitive::<Int64Type>();
+    let stocks = column(batch, "stock")?.as_primitive::<Int64Type>();
+    let activos = column(batch, "activo")?.as_boolean();
+    let hashes = column(batch, "content_hash")?.as_string::<i32>();
     let texts = batch.column_by_name("text").map(|c| c.as_string::<i32>());
     let vectors = batch.column_by_name("vector").map(|c| {
         c.as_fixed_size_list()

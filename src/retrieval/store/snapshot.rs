@@ -7,12 +7,13 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use anyhow::Context;
 use futures::TryStreamExt;
 use lancedb::arrow::arrow_array::cast::AsArray;
 use lancedb::arrow::arrow_array::types::{Int64Type, UInt64Type};
 use lancedb::query::{ExecutableQuery, QueryBase, Select};
 use lancedb::{Connection, Table};
+
+use super::column;
 
 /// The current snapshot, re-pinned when the table moves on, one pinning at a time.
 #[derive(Default)]
@@ -64,14 +65,8 @@ impl Pins {
             .await?;
         let mut keys = HashMap::new();
         while let Some(batch) = stream.try_next().await? {
-            let key = batch
-                .column_by_name("key")
-                .context("key column")?
-                .as_primitive::<Int64Type>();
-            let rows = batch
-                .column_by_name("_rowid")
-                .context("_rowid column")?
-                .as_primitive::<UInt64Type>();
+            let key = column(&batch, "key")?.as_primitive::<Int64Type>();
+            let rows = column(&batch, "_rowid")?.as_primitive::<UInt64Type>();
             for row in 0..batch.num_rows() {
                 keys.insert(rows.value(row), key.value(row));
             }
