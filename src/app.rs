@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use rand::RngCore;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -280,6 +281,13 @@ pub async fn run(
     let stopping = CancellationToken::new();
     let stop = stopping.clone();
     let refuse = sockets.clone();
+    // Without TCP_NODELAY, a small write that follows another unacknowledged one
+    // (an SSE piece after the response head) waits for the peer's delayed ACK.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %err, "TCP_NODELAY not set on a connection");
+        }
+    });
     let server = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),

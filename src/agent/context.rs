@@ -184,6 +184,10 @@ pub fn retrieval_query(question: &str, history: &[Turn]) -> String {
 pub struct Context {
     pub sources: Sources,
     pub retrieval_ms: f64,
+    /// Embedding the question (next to nothing when its vector was cached).
+    pub embed_ms: f64,
+    /// The product and passage searches, with the products' live rows.
+    pub search_ms: f64,
     pub query: String,
 }
 
@@ -206,6 +210,7 @@ pub async fn gather(app: &AppState, question: &str, history: &[Turn]) -> anyhow:
     // Both searches need the query's vector: embed it once (it is cached), rather
     // than twice at the same time when it is new.
     index.query_vector(&query).await?;
+    let embedded = Instant::now();
     let (products, documents) = tokio::join!(
         live::products(
             index,
@@ -231,6 +236,7 @@ pub async fn gather(app: &AppState, question: &str, history: &[Turn]) -> anyhow:
     );
     let (_, products) = products?;
     let documents = documents?;
+    let searched = Instant::now();
 
     let mut sources = Sources::default();
     for hit in &products {
@@ -259,6 +265,8 @@ pub async fn gather(app: &AppState, question: &str, history: &[Turn]) -> anyhow:
     Ok(Context {
         sources,
         retrieval_ms: started.elapsed().as_secs_f64() * 1e3,
+        embed_ms: (embedded - started).as_secs_f64() * 1e3,
+        search_ms: (searched - embedded).as_secs_f64() * 1e3,
         query,
     })
 }

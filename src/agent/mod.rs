@@ -86,6 +86,10 @@ pub struct Answer {
 pub struct Timings {
     /// Retrieval of products and passages, with their live prices.
     pub retrieval_ms: f64,
+    /// Of which embedding the question (next to nothing when its vector was cached)...
+    pub embed_ms: f64,
+    /// ...and the product and passage searches with the products' live rows.
+    pub search_ms: f64,
     /// Until the first piece of the answer was ready to send.
     pub first_token_ms: Option<f64>,
     pub total_ms: f64,
@@ -348,6 +352,8 @@ async fn answer(
     .await;
     let timings = |out: &Out| Timings {
         retrieval_ms: gathered.retrieval_ms,
+        embed_ms: gathered.embed_ms,
+        search_ms: gathered.search_ms,
         first_token_ms: out.first_token_ms,
         total_ms: ms_since(out.started),
     };

@@ -162,7 +162,19 @@ async fn sse_pieces_arrive_in_order_and_join_into_the_final_answer() {
     assert_eq!(sources[0]["sku"], "TAL-650");
     assert_eq!(sources[0]["precio"], "189900.00");
     assert_eq!(sources[0]["n"], 1);
-    assert!(last["timings"]["first_token_ms"].as_f64().unwrap() > 0.0);
+    let timings = &last["timings"];
+    assert!(timings["first_token_ms"].as_f64().unwrap() > 0.0);
+    // Embedding and searching are parts of retrieval, which precedes the first piece.
+    let part = |name: &str| timings[name].as_f64().unwrap();
+    assert!(
+        part("embed_ms") > 0.0 && part("search_ms") > 0.0,
+        "{timings}"
+    );
+    assert!(
+        part("embed_ms") + part("search_ms") <= part("retrieval_ms"),
+        "{timings}"
+    );
+    assert!(part("retrieval_ms") <= part("first_token_ms"), "{timings}");
 
     // The model was given the live price and stock, numbered, and the rules.
     let request = &fake.requests()[0];
