@@ -17,6 +17,7 @@ use rayon::prelude::*;
 use tokenizers::{Encoding, Tokenizer, TruncationParams};
 
 use super::Embedder;
+use super::question::{self, QuestionPass, Shape};
 
 /// Files a model folder must hold.
 pub const MODEL_FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
@@ -33,6 +34,9 @@ pub struct MiniLmEmbedder {
     dim: usize,
     /// The threads every embedding runs on, one per core (see [`MiniLmEmbedder::embed`]).
     pool: rayon::ThreadPool,
+    /// The single-text pass for questions (see [`super::question`]), when the model
+    /// is of a kind it runs.
+    question: Option<QuestionPass>,
 }
 
 impl MiniLmEmbedder {
@@ -52,14 +56,19 @@ impl MiniLmEmbedder {
                 MODEL_FILES.join(", ")
             );
         }
-        let config: Config = serde_json::from_str(
-            &std::fs::read_to_string(dir.join("config.json")).context("reading config.json")?,
-        )
-        .context("parsing config.json")?;
+        let config_text =
+            std::fs::read_to_string(dir.join("config.json")).context("reading config.json")?;
+        let config: Config = serde_json::from_str(&config_text).context("parsing config.json")?;
+        let shape: Shape = serde_json::from_str(&config_text).context("parsing config.json")?;
         let weights =
             std::fs::read(dir.join("model.safetensors")).context("reading model.safetensors")?;
-        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
+        let mut tensors = candle_core::safetensors::load_buffer(&weights, &Device::Cpu)
             .context("loading model.safetensors")?;
+        drop(weights);
+        // Both paths multiply by the same half-precision weights (see `question`).
+        question::round_encoder_matrices(&mut tensors)?;
+        let question = QuestionPass::load(&tensors, &shape)?;
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
         let model = BertModel::load(vb, &config).context("building the BERT model")?;
         let mut tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"))
             .map_err(anyhow::Error::msg)
@@ -88,9 +97,12 @@ impl MiniLmEmbedder {
         Ok(Self {
             model,
             tokenizer,
-            id: format!("minilm:{name}:{dim}"),
+            // Vectors of the rounded weights: an index of the full-precision ones
+            // (an older Tendero's) is rebuilt, not mixed with them.
+            id: format!("minilm:{name}:{dim}:f16"),
             dim,
             pool,
+            question,
         })
     }
 
@@ -150,6 +162,13 @@ impl MiniLmEmbedder {
             .tokenizer
             .encode_batch(texts.to_vec(), true)
             .map_err(anyhow::Error::msg)?;
+        if let ([encoding], Some(question)) = (encodings.as_slice(), &self.question)
+            && encoding.len() <= question::MAX_TOKENS
+        {
+            return Ok(vec![
+                question.embed(encoding.get_ids(), encoding.get_type_ids())?,
+            ]);
+        }
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| encodings[i].len());
         let parts: Vec<anyhow::Result<Indexed>> = order

@@ -15,6 +15,7 @@ pub mod lexicon;
 pub mod live;
 pub mod minilm;
 mod mirror;
+mod question;
 pub mod search;
 pub mod store;
 pub mod text;
