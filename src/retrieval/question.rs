@@ -91,7 +91,9 @@ impl QuestionPass {
     /// The pass over `tensors` (a BERT checkpoint, with or without a `bert.` prefix);
     /// `None` when the model is of a kind this pass does not run (another activation).
     pub fn load(tensors: &HashMap<String, Tensor>, shape: &Shape) -> anyhow::Result<Option<Self>> {
-        if shape.hidden_act != "gelu" || shape.hidden_size % shape.num_attention_heads != 0 {
+        if shape.hidden_act != "gelu"
+            || !shape.hidden_size.is_multiple_of(shape.num_attention_heads)
+        {
             return Ok(None);
         }
         let get = |name: &str| -> anyhow::Result<&Tensor> {
@@ -317,7 +319,7 @@ impl Linear {
 /// `out[j × rows + i]` = row i of `x` · weight row j, for every weight row in `weight`.
 fn products(x: &[f32], rows: usize, k: usize, weight: &[u16], out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if k % 8 == 0
+    if k.is_multiple_of(8)
         && is_x86_feature_detected!("avx2")
         && is_x86_feature_detected!("fma")
         && is_x86_feature_detected!("f16c")
@@ -358,7 +360,7 @@ mod simd {
         out: &mut [f32],
     ) {
         let outputs = weight.len() / k;
-        assert!(x.len() >= rows * k && out.len() >= outputs * rows && k % 8 == 0);
+        assert!(x.len() >= rows * k && out.len() >= outputs * rows && k.is_multiple_of(8));
         let mut j = 0;
         while j < outputs {
             let w = (outputs - j).min(4);
