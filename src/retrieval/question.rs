@@ -61,7 +61,9 @@ struct Layer {
 
 /// See the module docs.
 pub struct QuestionPass {
-    words: Vec<f32>,
+    /// The word embeddings (30,522 × 384 in MiniLM): the batch model's own tensor,
+    /// shared rather than copied; a question reads a dozen of its rows.
+    words: Tensor,
     positions: Vec<f32>,
     token_types: Vec<f32>,
     embedding_norm: Norm,
@@ -162,8 +164,13 @@ impl QuestionPass {
                 output_norm: norm(&at("output.LayerNorm"))?,
             });
         }
+        let words = get("embeddings.word_embeddings.weight")?.to_dtype(DType::F32)?;
+        anyhow::ensure!(
+            words.rank() == 2 && words.dim(1)? == hidden,
+            "the word embeddings are not of {hidden} columns"
+        );
         Ok(Some(Self {
-            words: floats("embeddings.word_embeddings.weight")?,
+            words,
             positions: floats("embeddings.position_embeddings.weight")?,
             token_types: floats("embeddings.token_type_embeddings.weight")?,
             embedding_norm: norm("embeddings.LayerNorm")?,
@@ -184,10 +191,11 @@ impl QuestionPass {
             (tokens * h) <= self.positions.len(),
             "{tokens} tokens exceed the model's positions"
         );
+        let vocabulary = self.words.dim(0)?;
         let mut x = Vec::with_capacity(tokens * h);
         for (t, (&id, &kind)) in ids.iter().zip(types).enumerate() {
-            let word =
-                row(&self.words, h, id as usize).context("token id out of the vocabulary")?;
+            anyhow::ensure!((id as usize) < vocabulary, "token id out of the vocabulary");
+            let word = self.words.get(id as usize)?.to_vec1::<f32>()?;
             let kind = row(&self.token_types, h, kind as usize).context("unknown token type")?;
             let position = row(&self.positions, h, t).context("position out of range")?;
             x.extend((0..h).map(|i| word[i] + position[i] + kind[i]));
