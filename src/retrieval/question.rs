@@ -1,4 +1,5 @@
-//! MiniLM's forward pass for one short text: a customer's question.
+//! MiniLM's forward pass for one short text: a customer's question, or each short
+//! text of a batch (a product title).
 //!
 //! A question is a dozen tokens, so each of the model's matrix products multiplies a
 //! dozen rows by a weight matrix of up to 1,536 × 384. A general matrix product (what
@@ -8,8 +9,12 @@
 //! instead of 42 MB, so that most of them stay in the CPU's last-level cache between
 //! questions), and multiplied into every row while it is in registers.
 //!
-//! The batch path (candle) runs on the same weights rounded to half precision, so a
-//! text embedded either way gets the same vector up to float summation order.
+//! A text alone spreads each product over the pool's threads; the texts of a batch
+//! run one per thread, each pass on its own, with no padding and no hand-offs.
+//!
+//! The batch path (candle, for texts of more than [`MAX_TOKENS`]) runs on the same
+//! weights rounded to half precision, so a text embedded either way gets the same
+//! vector up to float summation order.
 
 use std::collections::HashMap;
 
@@ -22,8 +27,44 @@ use serde::Deserialize;
 /// Texts of more tokens than this take the batch path, whose tiled products win
 /// once there are enough rows to fill the tiles.
 pub const MAX_TOKENS: usize = 64;
-/// Weight rows per parallel task.
-const ROWS_PER_TASK: usize = 64;
+/// Outputs per panel: the weights are stored in panels of this many rows, column
+/// by column, so that a step along the input reads 16 consecutive halves.
+const PANEL: usize = 16;
+/// Panels per parallel task (64 outputs).
+const PANELS_PER_TASK: usize = 4;
+
+/// Where a pass runs its pieces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spread {
+    /// Over the calling pool's threads: a text embedded alone.
+    Pool,
+    /// On the calling thread: one text of many, the texts shared out between threads.
+    Thread,
+}
+
+impl Spread {
+    /// `f` on each `size`-long piece of `data` (and its number), in parallel or not.
+    fn pieces<T: Send>(self, data: &mut [T], size: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+        match self {
+            Spread::Pool => data
+                .par_chunks_mut(size)
+                .enumerate()
+                .for_each(|(i, piece)| f(i, piece)),
+            Spread::Thread => data
+                .chunks_mut(size)
+                .enumerate()
+                .for_each(|(i, piece)| f(i, piece)),
+        }
+    }
+
+    /// `f` of every number below `count`, in order.
+    fn map<T: Send>(self, count: usize, f: impl Fn(usize) -> T + Sync + Send) -> Vec<T> {
+        match self {
+            Spread::Pool => (0..count).into_par_iter().map(f).collect(),
+            Spread::Thread => (0..count).map(f).collect(),
+        }
+    }
+}
 
 /// The parts of a BERT `config.json` this pass needs.
 #[derive(Debug, Clone, Deserialize)]
@@ -38,6 +79,9 @@ pub struct Shape {
 
 /// `x · Wᵀ + b` with W in half precision, `outputs` rows of `inputs` each.
 struct Linear {
+    /// W's rows in panels of [`PANEL`] (the last padded with zeros), each panel
+    /// stored input by input: `weight[(panel × inputs + p) × PANEL + c]` is
+    /// W[panel × PANEL + c][p].
     weight: Vec<u16>,
     bias: Vec<f32>,
     outputs: usize,
@@ -134,7 +178,7 @@ impl QuestionPass {
             Ok(Linear {
                 outputs: bias.len(),
                 inputs,
-                weight,
+                weight: panels(&weight, inputs),
                 bias,
             })
         };
@@ -181,61 +225,82 @@ impl QuestionPass {
         }))
     }
 
-    /// The mean-pooled, unit-length vector of one tokenized text (no padding).
-    /// Runs on the calling Rayon pool.
-    pub fn embed(&self, ids: &[u32], types: &[u32]) -> anyhow::Result<Vec<f32>> {
+    /// The vectors of several tokenized texts (ids and token types each), passed
+    /// through the model together: their rows are stacked for the matrix products,
+    /// so that each weight read serves them all, and each attends only to itself.
+    pub fn embed_many(
+        &self,
+        texts: &[(&[u32], &[u32])],
+        spread: Spread,
+    ) -> anyhow::Result<Vec<Vec<f32>>> {
         let h = self.hidden;
-        let tokens = ids.len();
-        anyhow::ensure!(tokens > 0, "no tokens to embed");
-        anyhow::ensure!(
-            (tokens * h) <= self.positions.len(),
-            "{tokens} tokens exceed the model's positions"
-        );
         let vocabulary = self.words.dim(0)?;
-        let mut x = Vec::with_capacity(tokens * h);
-        for (t, (&id, &kind)) in ids.iter().zip(types).enumerate() {
-            anyhow::ensure!((id as usize) < vocabulary, "token id out of the vocabulary");
-            let word = self.words.get(id as usize)?.to_vec1::<f32>()?;
-            let kind = row(&self.token_types, h, kind as usize).context("unknown token type")?;
-            let position = row(&self.positions, h, t).context("position out of range")?;
-            x.extend((0..h).map(|i| word[i] + position[i] + kind[i]));
+        let rows: usize = texts.iter().map(|(ids, _)| ids.len()).sum();
+        let mut x = Vec::with_capacity(rows * h);
+        let mut spans = Vec::with_capacity(texts.len());
+        for (ids, types) in texts {
+            let tokens = ids.len();
+            anyhow::ensure!(tokens > 0, "no tokens to embed");
+            anyhow::ensure!(
+                (tokens * h) <= self.positions.len(),
+                "{tokens} tokens exceed the model's positions"
+            );
+            spans.push(x.len() / h..x.len() / h + tokens);
+            for (t, (&id, &kind)) in ids.iter().zip(*types).enumerate() {
+                anyhow::ensure!((id as usize) < vocabulary, "token id out of the vocabulary");
+                let word = self.words.get(id as usize)?.to_vec1::<f32>()?;
+                let kind =
+                    row(&self.token_types, h, kind as usize).context("unknown token type")?;
+                let position = row(&self.positions, h, t).context("position out of range")?;
+                x.extend((0..h).map(|i| word[i] + position[i] + kind[i]));
+            }
         }
         self.embedding_norm.apply(&mut x, h, self.eps);
         for layer in &self.layers {
-            let qkv = layer.qkv.apply(&x, tokens);
-            let context = self.attention(&qkv, tokens);
-            let mut attended = layer.attention_out.apply(&context, tokens);
+            let qkv = layer.qkv.apply(&x, rows, spread);
+            let mut context = Vec::with_capacity(rows * h);
+            for span in &spans {
+                let own = &qkv[span.start * 3 * h..span.end * 3 * h];
+                context.extend(self.attention(own, span.len(), spread));
+            }
+            let mut attended = layer.attention_out.apply(&context, rows, spread);
             attended.iter_mut().zip(&x).for_each(|(a, r)| *a += r);
             layer.attention_norm.apply(&mut attended, h, self.eps);
-            let mut inner = layer.intermediate.apply(&attended, tokens);
-            inner.iter_mut().for_each(|v| *v = gelu(*v));
-            let mut out = layer.output.apply(&inner, tokens);
+            let mut inner = layer.intermediate.apply(&attended, rows, spread);
+            gelu_all(&mut inner, spread);
+            let mut out = layer.output.apply(&inner, rows, spread);
             out.iter_mut().zip(&attended).for_each(|(o, r)| *o += r);
             layer.output_norm.apply(&mut out, h, self.eps);
             x = out;
         }
-        let mut mean = vec![0f32; h];
-        for token in x.chunks_exact(h) {
-            mean.iter_mut().zip(token).for_each(|(m, v)| *m += v);
-        }
-        let norm = mean.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-        // The mean's 1/tokens cancels in the normalisation.
-        Ok(mean.into_iter().map(|v| v / norm).collect())
+        Ok(spans
+            .into_iter()
+            .map(|span| {
+                let mut mean = vec![0f32; h];
+                for token in x[span.start * h..span.end * h].chunks_exact(h) {
+                    mean.iter_mut().zip(token).for_each(|(m, v)| *m += v);
+                }
+                let norm = mean.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+                // The mean's 1/tokens cancels in the normalisation.
+                mean.into_iter().map(|v| v / norm).collect()
+            })
+            .collect())
     }
 
     /// Scaled dot-product attention of every head over all tokens (none is padding).
-    fn attention(&self, qkv: &[f32], tokens: usize) -> Vec<f32> {
+    /// The heads are shared out as `spread` says.
+    fn attention(&self, qkv: &[f32], tokens: usize, spread: Spread) -> Vec<f32> {
         let h = self.hidden;
         let d = h / self.heads;
         let scale = 1.0 / (d as f32).sqrt();
-        let mut context = vec![0f32; tokens * h];
-        let mut scores = vec![0f32; tokens];
-        for head in 0..self.heads {
+        let by_head: Vec<Vec<f32>> = spread.map(self.heads, |head| {
             let at = |t: usize, part: usize| {
                 let start = t * 3 * h + part * h + head * d;
                 &qkv[start..start + d]
             };
-            for i in 0..tokens {
+            let mut context = vec![0f32; tokens * d];
+            let mut scores = vec![0f32; tokens];
+            for (i, out) in context.chunks_exact_mut(d).enumerate() {
                 let q = at(i, 0);
                 for (j, score) in scores.iter_mut().enumerate() {
                     *score = dot(q, at(j, 1)) * scale;
@@ -246,11 +311,17 @@ impl QuestionPass {
                     *score = (*score - max).exp();
                     sum += *score;
                 }
-                let out = &mut context[i * h + head * d..i * h + (head + 1) * d];
                 for (j, score) in scores.iter().enumerate() {
                     let p = score / sum;
                     out.iter_mut().zip(at(j, 2)).for_each(|(o, v)| *o += p * v);
                 }
+            }
+            context
+        });
+        let mut context = vec![0f32; tokens * h];
+        for (head, values) in by_head.iter().enumerate() {
+            for (row, token) in values.chunks_exact(d).zip(context.chunks_exact_mut(h)) {
+                token[head * d..(head + 1) * d].copy_from_slice(row);
             }
         }
         context
@@ -265,22 +336,65 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-/// GELU with the exact error function, as BERT's `gelu`.
+/// GELU with the exact error function, as BERT's `gelu`, over every value; in
+/// pieces spread as `spread` says, each a loop the compiler turns into vector
+/// instructions.
+fn gelu_all(values: &mut [f32], spread: Spread) {
+    spread.pieces(values, 4096, |_, piece| {
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            // SAFETY: the features the function is compiled for were detected above.
+            unsafe { gelu_avx2(piece) };
+            return;
+        }
+        piece.iter_mut().for_each(|v| *v = gelu(*v));
+    });
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn gelu_avx2(values: &mut [f32]) {
+    values.iter_mut().for_each(|v| *v = gelu(*v));
+}
+
+#[inline(always)]
 fn gelu(x: f32) -> f32 {
-    0.5 * x * (1.0 + erf(x / std::f32::consts::SQRT_2))
+    0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
 }
 
 /// The error function, by Abramowitz and Stegun's 7.1.26 (absolute error under
-/// 1.5e-7, below f32's resolution of the values it is added to).
+/// 1.5e-7, about f32's resolution of the values it is added to). Branch-free.
+/// The coefficients are written as published, rounded to f32 by the compiler.
+#[inline(always)]
+#[allow(clippy::excessive_precision)]
 fn erf(x: f32) -> f32 {
-    let sign = x.signum();
-    let x = f64::from(x.abs());
-    let t = 1.0 / (1.0 + 0.327_591_1 * x);
+    let z = x.abs();
+    let t = 1.0 / (1.0 + 0.327_591_1 * z);
     let poly = t
         * (0.254_829_592
             + t * (-0.284_496_736
                 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
-    sign * (1.0 - poly * (-x * x).exp()) as f32
+    (1.0 - poly * exp_non_positive(-z * z)).copysign(x)
+}
+
+/// `e^x` for `x <= 0` (below −87 it gives e^−87, under 2e-38), within 3e-7 of the
+/// exact value relative to it. Branch-free: 2^n by the exponent bits times a Taylor
+/// polynomial of the rest, `|r| <= ln 2 / 2`.
+#[inline(always)]
+fn exp_non_positive(x: f32) -> f32 {
+    // Adding 1.5 × 2^23 rounds x·log2(e) to an integer n and leaves n in the low
+    // mantissa bits of `shifted`.
+    const ROUND: f32 = 12_582_912.0;
+    let x = x.max(-87.0);
+    let shifted = x * std::f32::consts::LOG2_E + ROUND;
+    let n = shifted - ROUND;
+    // ln 2 in two parts, so that n × the first is exact.
+    let r = x - n * 0.693_145_75 - n * 1.428_606_8e-6;
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+    p * f32::from_bits(shifted.to_bits().wrapping_add(127) << 23)
 }
 
 impl Norm {
@@ -297,50 +411,80 @@ impl Norm {
     }
 }
 
+/// Row-major weight rows of `k` halves in the panel layout of [`Linear::weight`].
+fn panels(weight: &[u16], k: usize) -> Vec<u16> {
+    let outputs = weight.len() / k;
+    let mut out = vec![0u16; outputs.div_ceil(PANEL) * PANEL * k];
+    for (j, w) in weight.chunks_exact(k).enumerate() {
+        let (panel, c) = (j / PANEL, j % PANEL);
+        for (p, &v) in w.iter().enumerate() {
+            out[(panel * k + p) * PANEL + c] = v;
+        }
+    }
+    out
+}
+
 impl Linear {
     /// `x` (`rows` × `inputs`, row-major) times the weights, plus the bias: `rows` ×
-    /// `outputs`. The weight rows are shared out between the pool's threads.
-    fn apply(&self, x: &[f32], rows: usize) -> Vec<f32> {
+    /// `outputs`. The panels are shared out as `spread` says.
+    fn apply(&self, x: &[f32], rows: usize, spread: Spread) -> Vec<f32> {
         let (n, k) = (self.outputs, self.inputs);
         debug_assert_eq!(x.len(), rows * k);
-        // Output by weight row (each task writes a contiguous run), transposed below.
-        let mut by_output = vec![0f32; n * rows];
-        by_output
-            .par_chunks_mut(ROWS_PER_TASK * rows)
-            .enumerate()
-            .for_each(|(task, out)| {
-                let first = task * ROWS_PER_TASK;
-                let count = out.len() / rows;
-                let weight = &self.weight[first * k..(first + count) * k];
-                products(x, rows, k, weight, out);
-            });
+        // Output by panel, then by row (each task writes a contiguous run).
+        let mut by_panel = vec![0f32; n.div_ceil(PANEL) * rows * PANEL];
+        spread.pieces(
+            &mut by_panel,
+            PANELS_PER_TASK * rows * PANEL,
+            |task, out| {
+                for (q, out) in out.chunks_exact_mut(rows * PANEL).enumerate() {
+                    let panel = task * PANELS_PER_TASK + q;
+                    products(
+                        x,
+                        rows,
+                        k,
+                        &self.weight[panel * k * PANEL..(panel + 1) * k * PANEL],
+                        out,
+                    );
+                }
+            },
+        );
         let mut out = vec![0f32; rows * n];
-        for (j, (column, bias)) in by_output.chunks_exact(rows).zip(&self.bias).enumerate() {
-            for (i, v) in column.iter().enumerate() {
-                out[i * n + j] = v + bias;
+        for (panel, block) in by_panel.chunks_exact(rows * PANEL).enumerate() {
+            let first = panel * PANEL;
+            let count = PANEL.min(n - first);
+            let bias = &self.bias[first..first + count];
+            for (values, row) in block.chunks_exact(PANEL).zip(out.chunks_exact_mut(n)) {
+                for ((o, v), b) in row[first..first + count].iter_mut().zip(values).zip(bias) {
+                    *o = v + b;
+                }
             }
         }
         out
     }
 }
 
-/// `out[j × rows + i]` = row i of `x` · weight row j, for every weight row in `weight`.
-fn products(x: &[f32], rows: usize, k: usize, weight: &[u16], out: &mut [f32]) {
+/// `out[i × PANEL + c]` = row i of `x` · output c of `panel` (one panel of
+/// [`Linear::weight`], `k` × [`PANEL`] halves).
+fn products(x: &[f32], rows: usize, k: usize, panel: &[u16], out: &mut [f32]) {
+    assert!(x.len() >= rows * k && panel.len() >= k * PANEL && out.len() >= rows * PANEL);
     #[cfg(target_arch = "x86_64")]
-    if k.is_multiple_of(8)
-        && is_x86_feature_detected!("avx2")
+    if is_x86_feature_detected!("avx2")
         && is_x86_feature_detected!("fma")
         && is_x86_feature_detected!("f16c")
     {
         // SAFETY: the features the function is compiled for were detected above, and
-        // its loads stay within `x` and `weight` (k is a multiple of 8).
-        unsafe { simd::products(x, rows, k, weight, out) };
+        // the lengths it reads and writes were asserted.
+        unsafe { simd::products(x, rows, k, panel, out) };
         return;
     }
-    for (j, w) in weight.chunks_exact(k).enumerate() {
-        let w: Vec<f32> = w.iter().map(|&b| f16::from_bits(b).to_f32()).collect();
-        for i in 0..rows {
-            out[j * rows + i] = dot(&x[i * k..(i + 1) * k], &w);
+    let w: Vec<f32> = panel[..k * PANEL]
+        .iter()
+        .map(|&b| f16::from_bits(b).to_f32())
+        .collect();
+    for (i, sums) in out.chunks_exact_mut(PANEL).take(rows).enumerate() {
+        sums.fill(0.0);
+        for (&v, weights) in x[i * k..(i + 1) * k].iter().zip(w.chunks_exact(PANEL)) {
+            sums.iter_mut().zip(weights).for_each(|(s, w)| *s += v * w);
         }
     }
 }
@@ -348,95 +492,74 @@ fn products(x: &[f32], rows: usize, k: usize, weight: &[u16], out: &mut [f32]) {
 #[cfg(target_arch = "x86_64")]
 mod simd {
     use std::arch::x86_64::{
-        __m128i, __m256, _mm_add_ps, _mm_cvtss_f32, _mm_hadd_ps, _mm_loadu_si128,
-        _mm256_castps256_ps128, _mm256_cvtph_ps, _mm256_extractf128_ps, _mm256_fmadd_ps,
-        _mm256_loadu_ps, _mm256_setzero_ps,
+        __m128i, _mm_loadu_si128, _mm256_broadcast_ss, _mm256_cvtph_ps, _mm256_fmadd_ps,
+        _mm256_setzero_ps, _mm256_storeu_ps,
     };
 
-    /// See [`super::products`]: blocks of four weight rows by two input rows, eight
-    /// sums of eight lanes each kept in registers along the whole row.
+    use super::PANEL;
+
+    /// See [`super::products`]: blocks of up to six input rows by the panel's 16
+    /// outputs, twelve sums of eight lanes kept in registers along the whole input;
+    /// each step converts 16 halves once and multiplies them into every row.
     ///
     /// # Safety
-    /// The CPU must have AVX2, FMA and F16C; `k` must be a multiple of 8, `x` hold
-    /// `rows × k` values, `weight` whole rows of `k` and `out` `rows` per weight row.
+    /// The CPU must have AVX2, FMA and F16C; `x` must hold `rows × k` values,
+    /// `panel` `k × PANEL` halves and `out` `rows × PANEL` values.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub(super) unsafe fn products(
         x: &[f32],
         rows: usize,
         k: usize,
-        weight: &[u16],
+        panel: &[u16],
         out: &mut [f32],
     ) {
-        let outputs = weight.len() / k;
-        assert!(x.len() >= rows * k && out.len() >= outputs * rows && k.is_multiple_of(8));
-        let mut j = 0;
-        while j < outputs {
-            let w = (outputs - j).min(4);
-            let mut i = 0;
-            while i < rows {
-                let r = (rows - i).min(2);
-                // SAFETY: the bounds asserted above keep every load in its slice.
-                unsafe {
-                    match (w, r) {
-                        (4, 2) => block::<4, 2>(x, i, k, weight, j, out, rows),
-                        (4, 1) => block::<4, 1>(x, i, k, weight, j, out, rows),
-                        (3, 2) => block::<3, 2>(x, i, k, weight, j, out, rows),
-                        (3, 1) => block::<3, 1>(x, i, k, weight, j, out, rows),
-                        (2, 2) => block::<2, 2>(x, i, k, weight, j, out, rows),
-                        (2, 1) => block::<2, 1>(x, i, k, weight, j, out, rows),
-                        (1, 2) => block::<1, 2>(x, i, k, weight, j, out, rows),
-                        _ => block::<1, 1>(x, i, k, weight, j, out, rows),
-                    }
+        let mut i = 0;
+        while i < rows {
+            let r = (rows - i).min(6);
+            // SAFETY: rows i..i + r are within `x` and `out` (the caller's contract).
+            unsafe {
+                match r {
+                    6 => block::<6>(x, i, k, panel, out),
+                    5 => block::<5>(x, i, k, panel, out),
+                    4 => block::<4>(x, i, k, panel, out),
+                    3 => block::<3>(x, i, k, panel, out),
+                    2 => block::<2>(x, i, k, panel, out),
+                    _ => block::<1>(x, i, k, panel, out),
                 }
-                i += r;
             }
-            j += w;
+            i += r;
         }
     }
 
-    /// Weight rows `j..j + W` times input rows `i..i + R`.
+    /// Input rows `i..i + R` times the panel.
     #[target_feature(enable = "avx2,fma,f16c")]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn block<const W: usize, const R: usize>(
-        x: &[f32],
-        i: usize,
-        k: usize,
-        weight: &[u16],
-        j: usize,
-        out: &mut [f32],
-        rows: usize,
-    ) {
-        let mut sums = [[_mm256_setzero_ps(); W]; R];
-        let mut p = 0;
-        while p < k {
-            let mut w = [_mm256_setzero_ps(); W];
-            for (a, lane) in w.iter_mut().enumerate() {
-                // SAFETY: row j + a of `weight` has k halves from p (p + 8 <= k).
-                *lane = _mm256_cvtph_ps(unsafe {
-                    _mm_loadu_si128(weight.as_ptr().add((j + a) * k + p).cast::<__m128i>())
-                });
-            }
-            for (b, row_sums) in sums.iter_mut().enumerate() {
-                // SAFETY: row i + b of `x` has k values from p.
-                let xv = unsafe { _mm256_loadu_ps(x.as_ptr().add((i + b) * k + p)) };
-                for (sum, lane) in row_sums.iter_mut().zip(&w) {
-                    *sum = _mm256_fmadd_ps(xv, *lane, *sum);
-                }
-            }
-            p += 8;
-        }
-        for (b, row_sums) in sums.iter().enumerate() {
-            for (a, sum) in row_sums.iter().enumerate() {
-                out[(j + a) * rows + i + b] = horizontal_sum(*sum);
+    unsafe fn block<const R: usize>(x: &[f32], i: usize, k: usize, panel: &[u16], out: &mut [f32]) {
+        let mut sums = [[_mm256_setzero_ps(); 2]; R];
+        let w = panel.as_ptr();
+        // SAFETY (all loads and stores below): the caller's contract keeps inputs
+        // p < k of rows i..i + R within `x`, p × PANEL + 16 <= k × PANEL within
+        // `panel`, and rows i..i + R of PANEL values within `out`.
+        let xs = unsafe { x.as_ptr().add(i * k) };
+        for p in 0..k {
+            let (low, high) = unsafe {
+                (
+                    _mm256_cvtph_ps(_mm_loadu_si128(w.add(p * PANEL).cast::<__m128i>())),
+                    _mm256_cvtph_ps(_mm_loadu_si128(w.add(p * PANEL + 8).cast::<__m128i>())),
+                )
+            };
+            for (r, row_sums) in sums.iter_mut().enumerate() {
+                let v = unsafe { _mm256_broadcast_ss(&*xs.add(r * k + p)) };
+                row_sums[0] = _mm256_fmadd_ps(v, low, row_sums[0]);
+                row_sums[1] = _mm256_fmadd_ps(v, high, row_sums[1]);
             }
         }
-    }
-
-    #[target_feature(enable = "avx2,fma,f16c")]
-    fn horizontal_sum(v: __m256) -> f32 {
-        let pair = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
-        let pair = _mm_hadd_ps(pair, pair);
-        _mm_cvtss_f32(_mm_hadd_ps(pair, pair))
+        for (r, row_sums) in sums.iter().enumerate() {
+            unsafe {
+                let at = out.as_mut_ptr().add((i + r) * PANEL);
+                _mm256_storeu_ps(at, row_sums[0]);
+                _mm256_storeu_ps(at.add(8), row_sums[1]);
+            }
+        }
     }
 }
 
@@ -456,30 +579,52 @@ mod tests {
         }
     }
 
-    /// The vector kernel and the plain loop agree, for block sizes that do and do not
-    /// divide the rows and outputs.
+    #[test]
+    fn exp_matches_the_standard_library() {
+        for i in 0..=8_700 {
+            let x = -(i as f32) / 100.0;
+            let (got, want) = (exp_non_positive(x), f64::from(x).exp());
+            assert!(
+                ((f64::from(got) - want) / want).abs() < 3e-7,
+                "e^{x} = {got}, not {want}"
+            );
+        }
+        assert!(exp_non_positive(-1e6) < 2e-38);
+    }
+
+    /// The vector kernel and the plain loop agree, for row counts that do and do not
+    /// divide into blocks, and a panel padded with zeros.
     #[test]
     fn products_match_a_plain_loop() {
         let k = 24;
-        for (rows, outputs) in [(1, 1), (2, 4), (3, 7), (5, 9), (12, 64)] {
+        for (rows, outputs) in [(1, 1), (2, 16), (3, 7), (7, 16), (13, 20)] {
             let x: Vec<f32> = (0..rows * k)
                 .map(|v| ((v * 7 % 13) as f32 - 6.0) / 5.0)
                 .collect();
             let weight: Vec<u16> = (0..outputs * k)
                 .map(|v| f16::from_f32(((v * 5 % 11) as f32 - 5.0) / 4.0).to_bits())
                 .collect();
-            let mut out = vec![0f32; outputs * rows];
-            products(&x, rows, k, &weight, &mut out);
-            for j in 0..outputs {
+            let stored = panels(&weight, k);
+            assert_eq!(stored.len(), outputs.div_ceil(PANEL) * PANEL * k);
+            for (panel, halves) in stored.chunks_exact(k * PANEL).enumerate() {
+                let mut out = vec![f32::NAN; rows * PANEL];
+                products(&x, rows, k, halves, &mut out);
                 for i in 0..rows {
-                    let want: f32 = (0..k)
-                        .map(|p| x[i * k + p] * f16::from_bits(weight[j * k + p]).to_f32())
-                        .sum();
-                    let got = out[j * rows + i];
-                    assert!(
-                        (got - want).abs() < 1e-4,
-                        "rows {rows} outputs {outputs}: {got} vs {want}"
-                    );
+                    for c in 0..PANEL {
+                        let j = panel * PANEL + c;
+                        let want: f32 = if j < outputs {
+                            (0..k)
+                                .map(|p| x[i * k + p] * f16::from_bits(weight[j * k + p]).to_f32())
+                                .sum()
+                        } else {
+                            0.0
+                        };
+                        let got = out[i * PANEL + c];
+                        assert!(
+                            (got - want).abs() < 1e-4,
+                            "rows {rows} outputs {outputs}: {got} vs {want}"
+                        );
+                    }
                 }
             }
         }
