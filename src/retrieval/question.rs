@@ -81,8 +81,8 @@ pub struct Shape {
 struct Linear {
     /// W's rows in panels of [`PANEL`] (the last padded with zeros), each panel
     /// stored input by input: `weight[(panel × inputs + p) × PANEL + c]` is
-    /// W[panel × PANEL + c][p].
-    weight: Vec<u16>,
+    /// W[panel × PANEL + c][p]. A range of [`QuestionPass::panels`].
+    weight: std::ops::Range<usize>,
     bias: Vec<f32>,
     outputs: usize,
     inputs: usize,
@@ -105,6 +105,9 @@ struct Layer {
 
 /// See the module docs.
 pub struct QuestionPass {
+    /// The encoder's matrices in half precision, in the panel layout of
+    /// [`Linear::weight`].
+    panels: Halves,
     /// The word embeddings (30,522 × 384 in MiniLM): the batch model's own tensor,
     /// shared rather than copied; a question reads a dozen of its rows.
     words: Tensor,
@@ -163,7 +166,9 @@ impl QuestionPass {
                 .map(f16::to_bits)
                 .collect())
         };
-        let linear = |names: &[&str], inputs: usize| -> anyhow::Result<Linear> {
+        // Every matrix's panels, one after the other.
+        let mut stored: Vec<u16> = Vec::new();
+        let mut linear = |names: &[&str], inputs: usize| -> anyhow::Result<Linear> {
             let mut weight = Vec::new();
             let mut bias = Vec::new();
             for name in names {
@@ -175,10 +180,12 @@ impl QuestionPass {
                 "{} is not of {inputs} columns",
                 names.join(", ")
             );
+            let start = stored.len();
+            stored.extend(panels(&weight, inputs));
             Ok(Linear {
                 outputs: bias.len(),
                 inputs,
-                weight: panels(&weight, inputs),
+                weight: start..stored.len(),
                 bias,
             })
         };
@@ -208,12 +215,14 @@ impl QuestionPass {
                 output_norm: norm(&at("output.LayerNorm"))?,
             });
         }
+        let panels = Halves::new(&stored);
         let words = get("embeddings.word_embeddings.weight")?.to_dtype(DType::F32)?;
         anyhow::ensure!(
             words.rank() == 2 && words.dim(1)? == hidden,
             "the word embeddings are not of {hidden} columns"
         );
         Ok(Some(Self {
+            panels,
             words,
             positions: floats("embeddings.position_embeddings.weight")?,
             token_types: floats("embeddings.token_type_embeddings.weight")?,
@@ -257,18 +266,22 @@ impl QuestionPass {
         }
         self.embedding_norm.apply(&mut x, h, self.eps);
         for layer in &self.layers {
-            let qkv = layer.qkv.apply(&x, rows, spread);
+            let qkv = layer.qkv.apply(&self.panels, &x, rows, spread);
             let mut context = Vec::with_capacity(rows * h);
             for span in &spans {
                 let own = &qkv[span.start * 3 * h..span.end * 3 * h];
                 context.extend(self.attention(own, span.len(), spread));
             }
-            let mut attended = layer.attention_out.apply(&context, rows, spread);
+            let mut attended = layer
+                .attention_out
+                .apply(&self.panels, &context, rows, spread);
             attended.iter_mut().zip(&x).for_each(|(a, r)| *a += r);
             layer.attention_norm.apply(&mut attended, h, self.eps);
-            let mut inner = layer.intermediate.apply(&attended, rows, spread);
+            let mut inner = layer
+                .intermediate
+                .apply(&self.panels, &attended, rows, spread);
             gelu_all(&mut inner, spread);
-            let mut out = layer.output.apply(&inner, rows, spread);
+            let mut out = layer.output.apply(&self.panels, &inner, rows, spread);
             out.iter_mut().zip(&attended).for_each(|(o, r)| *o += r);
             layer.output_norm.apply(&mut out, h, self.eps);
             x = out;
@@ -456,6 +469,68 @@ impl Norm {
     }
 }
 
+/// Half-precision values in memory of their own, aligned to 2 MiB and, on Linux,
+/// marked for transparent huge pages: the 21 MB of MiniLM's matrices then take a
+/// dozen TLB entries instead of five thousand, which a pass reading all of them
+/// (often from main memory, when a question comes after a pause) feels.
+struct Halves {
+    start: std::ptr::NonNull<u16>,
+    len: usize,
+    layout: std::alloc::Layout,
+}
+
+// SAFETY: `Halves` owns its memory and hands out only shared slices of it.
+unsafe impl Send for Halves {}
+// SAFETY: as above; nothing writes through `&Halves`.
+unsafe impl Sync for Halves {}
+
+impl Halves {
+    const HUGE_PAGE: usize = 2 << 20;
+
+    fn new(values: &[u16]) -> Self {
+        let bytes = std::mem::size_of_val(values).next_multiple_of(Self::HUGE_PAGE);
+        let layout =
+            std::alloc::Layout::from_size_align(bytes.max(Self::HUGE_PAGE), Self::HUGE_PAGE)
+                .expect("a 2 MiB-aligned layout");
+        // SAFETY: the layout has a non-zero size.
+        let raw = unsafe { std::alloc::alloc(layout) };
+        let Some(start) = std::ptr::NonNull::new(raw.cast::<u16>()) else {
+            std::alloc::handle_alloc_error(layout)
+        };
+        // Before the first write, so that the pages are faulted in huge where the
+        // kernel can; a refusal only leaves them small.
+        #[cfg(target_os = "linux")]
+        // SAFETY: the range is the allocation just made.
+        unsafe {
+            libc::madvise(raw.cast(), layout.size(), libc::MADV_HUGEPAGE);
+        }
+        // SAFETY: the allocation holds at least `values.len()` halves and does not
+        // overlap `values`.
+        unsafe { std::ptr::copy_nonoverlapping(values.as_ptr(), start.as_ptr(), values.len()) };
+        Self {
+            start,
+            len: values.len(),
+            layout,
+        }
+    }
+}
+
+impl std::ops::Deref for Halves {
+    type Target = [u16];
+
+    fn deref(&self) -> &[u16] {
+        // SAFETY: the first `len` halves were written in `new` and live until drop.
+        unsafe { std::slice::from_raw_parts(self.start.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for Halves {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout.
+        unsafe { std::alloc::dealloc(self.start.as_ptr().cast(), self.layout) };
+    }
+}
+
 /// Row-major weight rows of `k` halves in the panel layout of [`Linear::weight`].
 fn panels(weight: &[u16], k: usize) -> Vec<u16> {
     let outputs = weight.len() / k;
@@ -472,7 +547,8 @@ fn panels(weight: &[u16], k: usize) -> Vec<u16> {
 impl Linear {
     /// `x` (`rows` × `inputs`, row-major) times the weights, plus the bias: `rows` ×
     /// `outputs`. The panels are shared out as `spread` says.
-    fn apply(&self, x: &[f32], rows: usize, spread: Spread) -> Vec<f32> {
+    fn apply(&self, panels: &[u16], x: &[f32], rows: usize, spread: Spread) -> Vec<f32> {
+        let weight = &panels[self.weight.clone()];
         let (n, k) = (self.outputs, self.inputs);
         debug_assert_eq!(x.len(), rows * k);
         // Output by panel, then by row (each task writes a contiguous run).
@@ -487,7 +563,7 @@ impl Linear {
                         x,
                         rows,
                         k,
-                        &self.weight[panel * k * PANEL..(panel + 1) * k * PANEL],
+                        &weight[panel * k * PANEL..(panel + 1) * k * PANEL],
                         out,
                     );
                 }
