@@ -170,11 +170,12 @@ impl MiniLmEmbedder {
         // Short texts take the single-text pass, in groups: one group alone spreads
         // over the pool's threads, several go one per thread. The rest are batched
         // through candle.
-        let (short, long): (Vec<usize>, Vec<usize>) = match &self.question {
-            Some(_) => (0..texts.len()).partition(|&i| encodings[i].len() <= question::MAX_TOKENS),
-            None => (Vec::new(), (0..texts.len()).collect()),
-        };
+        let mut long: Vec<usize> = (0..texts.len()).collect();
         if let Some(question) = &self.question {
+            let short;
+            (short, long) = long
+                .into_iter()
+                .partition(|&i| encodings[i].len() <= question::MAX_TOKENS);
             let spread = if short.len() <= SHORT_GROUP {
                 Spread::Pool
             } else {
