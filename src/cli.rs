@@ -407,11 +407,30 @@ async fn connect(settings: &Settings) -> anyhow::Result<Db> {
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let addr = settings.addr;
     let state = AppState::build(settings).await?;
+    release_freed_memory();
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr} (TENDERO_ADDR)"))?;
     tracing::info!(addr = %listener.local_addr()?, "Tendero listening");
     app::run(listener, state, app::shutdown_signal()).await
+}
+
+/// Returns to the system the pages start-up allocated and freed (loading the search
+/// index reads the whole chunk table). Both allocators keep freed pages for reuse:
+/// mimalloc, the server's, returns them only as its threads go on allocating, which
+/// an idle server does not; the C library's, which FAISS and SQLite use, only from
+/// the top of each of its heaps.
+fn release_freed_memory() {
+    // mimalloc's, linked in with the allocator.
+    use mimalloc as _;
+    unsafe extern "C" {
+        fn mi_collect(force: bool);
+    }
+    // SAFETY: both may run at any time, on any thread; they only return free pages.
+    unsafe {
+        mi_collect(true);
+        libc::malloc_trim(0);
+    }
 }
 
 fn random_password() -> String {

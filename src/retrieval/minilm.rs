@@ -1,15 +1,19 @@
 //! The in-process sentence embedder: a BERT model in the all-MiniLM-L6-v2 folder
-//! layout (`config.json`, `tokenizer.json`, `model.safetensors`) run with candle,
-//! mean-pooled over real tokens and L2-normalised, as sentence-transformers does.
+//! layout (`config.json`, `tokenizer.json`, `model.safetensors`), mean-pooled over
+//! real tokens and L2-normalised, as sentence-transformers does.
 //!
-//! Texts are tokenized first. Those of up to 64 tokens (questions, product titles)
-//! take the single-text pass of [`super::question`], with no padding at all; longer
-//! ones are embedded through candle in batches of similar token counts, so a batch
-//! pads only to its own longest text.
+//! Texts are tokenized first, then passed through the model by the forward pass of
+//! [`super::question`], a few at a time with no padding at all; the weights it keeps
+//! are the encoder's matrices in half precision (21 MB in MiniLM) and the word
+//! embeddings. A model of a kind that pass does not run (another activation) is run
+//! by candle's BERT instead, in batches of similar token counts, so a batch pads only
+//! to its own longest text.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::Context;
+use candle_core::safetensors::MmapedSafetensors;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
@@ -17,30 +21,39 @@ use rayon::prelude::*;
 use tokenizers::{Encoding, Tokenizer, TruncationParams};
 
 use super::Embedder;
-use super::question::{self, QuestionPass, Shape, Spread};
+use super::question::{QuestionPass, Shape, Spread};
 
 /// Files a model folder must hold.
 pub const MODEL_FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
 
 /// Tokens per text at most (sentence-transformers' `max_seq_length` for MiniLM).
 const MAX_TOKENS: usize = 256;
+/// Texts per candle batch.
 const BATCH: usize = 32;
-/// Short texts passed through the single-text pass together: their rows share each
+/// Texts passed through the forward pass together, at most: their rows share each
 /// weight read. (On the first 2,000 Home Depot titles: 1 text at a time 236–242 per
 /// second, 8 or 16 together 379–387, 32 together 327–329.)
-const SHORT_GROUP: usize = 8;
+const GROUP_TEXTS: usize = 8;
+/// Rows (tokens) of one group at most, past its first text: eight titles stack about
+/// 170; a long description goes alone.
+const GROUP_ROWS: usize = 256;
+
+/// What runs the model.
+enum Forward {
+    /// The forward pass of [`super::question`], on half-precision matrices.
+    Pass(QuestionPass),
+    /// candle's BERT, for a model the pass does not run.
+    Candle(BertModel),
+}
 
 /// A BERT sentence-embedding model loaded from a local folder.
 pub struct MiniLmEmbedder {
-    model: BertModel,
+    forward: Forward,
     tokenizer: Tokenizer,
     id: String,
     dim: usize,
     /// The threads every embedding runs on, one per core (see [`MiniLmEmbedder::embed`]).
     pool: rayon::ThreadPool,
-    /// The single-text pass for questions (see [`super::question`]), when the model
-    /// is of a kind it runs.
-    question: Option<QuestionPass>,
 }
 
 impl MiniLmEmbedder {
@@ -64,16 +77,18 @@ impl MiniLmEmbedder {
             std::fs::read_to_string(dir.join("config.json")).context("reading config.json")?;
         let config: Config = serde_json::from_str(&config_text).context("parsing config.json")?;
         let shape: Shape = serde_json::from_str(&config_text).context("parsing config.json")?;
-        let weights =
-            std::fs::read(dir.join("model.safetensors")).context("reading model.safetensors")?;
-        let mut tensors = candle_core::safetensors::load_buffer(&weights, &Device::Cpu)
-            .context("loading model.safetensors")?;
-        drop(weights);
-        // Both paths multiply by the same half-precision weights (see `question`).
-        question::round_encoder_matrices(&mut tensors)?;
-        let question = QuestionPass::load(&tensors, &shape)?;
-        let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
-        let model = BertModel::load(vb, &config).context("building the BERT model")?;
+        let tensors = load_tensors(dir)?;
+        // Read apart from the copy above, so that mapping the file loads none of it.
+        // SAFETY: a mapped file rewritten while mapped would change under the pass's
+        // reads; a model folder is read-only once installed, as for any model server.
+        let file = unsafe { MmapedSafetensors::new(dir.join("model.safetensors")) }
+            .context("mapping model.safetensors")?;
+        // The pass keeps what it needs (half-precision copies, the word embeddings
+        // from the mapped file); the rest of the checkpoint is dropped with `tensors`.
+        let (forward, precision) = match QuestionPass::load(&tensors, &shape, file)? {
+            Some(pass) => (Forward::Pass(pass), ":f16"),
+            None => (Forward::Candle(candle_model(tensors, &config)?), ""),
+        };
         let mut tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"))
             .map_err(anyhow::Error::msg)
             .context("loading tokenizer.json")?;
@@ -99,41 +114,72 @@ impl MiniLmEmbedder {
             .build()
             .context("starting the embedding threads")?;
         Ok(Self {
-            model,
+            forward,
             tokenizer,
-            // Vectors of the rounded weights: an index of the full-precision ones
-            // (an older Tendero's) is rebuilt, not mixed with them.
-            id: format!("minilm:{name}:{dim}:f16"),
+            // The pass's vectors are of half-precision matrices: an index of
+            // full-precision ones (an older Tendero's) is rebuilt, not mixed with them.
+            id: format!("minilm:{name}:{dim}{precision}"),
             dim,
             pool,
-            question,
         })
     }
+}
 
-    /// Vectors of tokenized texts, padded to the longest of them.
-    fn embed_batch(&self, encodings: &[&Encoding]) -> anyhow::Result<Vec<Vec<f32>>> {
-        let rows = encodings.len();
-        let tokens = encodings.iter().map(|e| e.len()).max().unwrap_or(0).max(1);
-        let column = |pick: fn(&Encoding) -> &[u32]| -> Vec<u32> {
-            let mut out = Vec::with_capacity(rows * tokens);
-            for e in encodings {
-                out.extend_from_slice(pick(e));
-                out.resize(out.len() + tokens - e.len(), 0);
-            }
-            out
-        };
-        let device = &self.model.device;
-        let ids = Tensor::from_vec(column(Encoding::get_ids), (rows, tokens), device)?;
-        let types = Tensor::from_vec(column(Encoding::get_type_ids), (rows, tokens), device)?;
-        let mask = Tensor::from_vec(column(Encoding::get_attention_mask), (rows, tokens), device)?;
-        let hidden = self.model.forward(&ids, &types, Some(&mask))?;
-        let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
-        let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
-        let counts = mask.sum(1)?.maximum(1e-9)?;
-        let mean = summed.broadcast_div(&counts)?;
-        let norm = mean.sqr()?.sum_keepdim(1)?.sqrt()?.maximum(1e-12)?;
-        Ok(mean.broadcast_div(&norm)?.to_vec2::<f32>()?)
+/// Every tensor of the folder's `model.safetensors`, in memory.
+fn load_tensors(dir: &Path) -> anyhow::Result<HashMap<String, Tensor>> {
+    let weights =
+        std::fs::read(dir.join("model.safetensors")).context("reading model.safetensors")?;
+    candle_core::safetensors::load_buffer(&weights, &Device::Cpu)
+        .context("loading model.safetensors")
+}
+
+fn candle_model(tensors: HashMap<String, Tensor>, config: &Config) -> anyhow::Result<BertModel> {
+    let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
+    BertModel::load(vb, config).context("building the BERT model")
+}
+
+/// Vectors of tokenized texts by candle, padded to the longest of them.
+fn embed_batch(model: &BertModel, encodings: &[&Encoding]) -> anyhow::Result<Vec<Vec<f32>>> {
+    let rows = encodings.len();
+    let tokens = encodings.iter().map(|e| e.len()).max().unwrap_or(0).max(1);
+    let column = |pick: fn(&Encoding) -> &[u32]| -> Vec<u32> {
+        let mut out = Vec::with_capacity(rows * tokens);
+        for e in encodings {
+            out.extend_from_slice(pick(e));
+            out.resize(out.len() + tokens - e.len(), 0);
+        }
+        out
+    };
+    let device = &model.device;
+    let ids = Tensor::from_vec(column(Encoding::get_ids), (rows, tokens), device)?;
+    let types = Tensor::from_vec(column(Encoding::get_type_ids), (rows, tokens), device)?;
+    let mask = Tensor::from_vec(column(Encoding::get_attention_mask), (rows, tokens), device)?;
+    let hidden = model.forward(&ids, &types, Some(&mask))?;
+    let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+    let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
+    let counts = mask.sum(1)?.maximum(1e-9)?;
+    let mean = summed.broadcast_div(&counts)?;
+    let norm = mean.sqr()?.sum_keepdim(1)?.sqrt()?.maximum(1e-12)?;
+    Ok(mean.broadcast_div(&norm)?.to_vec2::<f32>()?)
+}
+
+/// Consecutive runs of `order` (text positions) of at most [`GROUP_TEXTS`] texts and
+/// [`GROUP_ROWS`] tokens, a longer text alone.
+fn groups(order: &[usize], tokens: impl Fn(usize) -> usize) -> Vec<&[usize]> {
+    let mut out = Vec::new();
+    let (mut start, mut rows) = (0, 0);
+    for (at, &i) in order.iter().enumerate() {
+        let n = tokens(i);
+        if at > start && (at - start == GROUP_TEXTS || rows + n > GROUP_ROWS) {
+            out.push(&order[start..at]);
+            (start, rows) = (at, 0);
+        }
+        rows += n;
     }
+    if start < order.len() {
+        out.push(&order[start..]);
+    }
+    out
 }
 
 /// Vectors with the positions of their texts in the input.
@@ -148,13 +194,12 @@ impl Embedder for MiniLmEmbedder {
         self.dim
     }
 
-    /// Runs on the embedder's own thread pool, one thread per core. candle's matrix
-    /// products, layer norms and softmaxes split their work with Rayon, and so do the
-    /// batches here: inside one pool a query's operations share out between the cores,
-    /// and the batches of a large input each take a core with nothing left over. Called
-    /// from outside a pool, each of those operations would instead hand its work to
-    /// Rayon's global threads and wait (a query's forward pass has dozens), and batches
-    /// on threads of their own would compete with them for the cores.
+    /// Runs on the embedder's own thread pool, one thread per core. A text alone
+    /// spreads each matrix product over the pool's threads; the groups of a larger
+    /// input go one per thread with nothing left over. (candle, when it runs the
+    /// model, splits its operations with Rayon too: inside one pool they share out
+    /// between the cores, where from outside a pool each would hand its work to
+    /// Rayon's global threads and wait.)
     fn embed(&self, texts: &[&str]) -> anyhow::Result<Vec<Vec<f32>>> {
         self.pool.install(|| self.embed_in_pool(texts))
     }
@@ -166,49 +211,41 @@ impl MiniLmEmbedder {
             .tokenizer
             .encode_batch(texts.to_vec(), true)
             .map_err(anyhow::Error::msg)?;
-        let mut vectors = vec![Vec::new(); texts.len()];
-        // Short texts take the single-text pass, in groups: one group alone spreads
-        // over the pool's threads, several go one per thread. The rest are batched
-        // through candle.
-        let mut long: Vec<usize> = (0..texts.len()).collect();
-        if let Some(question) = &self.question {
-            let short;
-            (short, long) = long
-                .into_iter()
-                .partition(|&i| encodings[i].len() <= question::MAX_TOKENS);
-            let spread = if short.len() <= SHORT_GROUP {
-                Spread::Pool
-            } else {
-                Spread::Thread
-            };
-            let done: Vec<anyhow::Result<Indexed>> = short
-                .par_chunks(SHORT_GROUP)
-                .map(|group| {
-                    let texts: Vec<(&[u32], &[u32])> = group
-                        .iter()
-                        .map(|&i| (encodings[i].get_ids(), encodings[i].get_type_ids()))
-                        .collect();
-                    let vectors = question.embed_many(&texts, spread)?;
-                    Ok(group.iter().copied().zip(vectors).collect())
-                })
-                .collect();
-            for part in done {
-                for (i, vector) in part? {
-                    vectors[i] = vector;
-                }
-            }
-        }
-        let mut order = long;
+        // Texts of similar lengths together: a candle batch pads less, and a group
+        // of the pass fills its rows evenly.
+        let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| encodings[i].len());
-        let parts: Vec<anyhow::Result<Indexed>> = order
-            .par_chunks(BATCH)
-            .map(|batch| {
-                let batch_encodings: Vec<&Encoding> =
-                    batch.iter().map(|&i| &encodings[i]).collect();
-                let vectors = self.embed_batch(&batch_encodings)?;
-                Ok(batch.iter().copied().zip(vectors).collect())
-            })
-            .collect();
+        let parts: Vec<anyhow::Result<Indexed>> = match &self.forward {
+            Forward::Pass(pass) => {
+                let groups = groups(&order, |i| encodings[i].len());
+                let spread = if groups.len() == 1 {
+                    Spread::Pool
+                } else {
+                    Spread::Thread
+                };
+                groups
+                    .into_par_iter()
+                    .map(|group| {
+                        let texts: Vec<(&[u32], &[u32])> = group
+                            .iter()
+                            .map(|&i| (encodings[i].get_ids(), encodings[i].get_type_ids()))
+                            .collect();
+                        let vectors = pass.embed_many(&texts, spread)?;
+                        Ok(group.iter().copied().zip(vectors).collect())
+                    })
+                    .collect()
+            }
+            Forward::Candle(model) => order
+                .par_chunks(BATCH)
+                .map(|batch| {
+                    let batch_encodings: Vec<&Encoding> =
+                        batch.iter().map(|&i| &encodings[i]).collect();
+                    let vectors = embed_batch(model, &batch_encodings)?;
+                    Ok(batch.iter().copied().zip(vectors).collect())
+                })
+                .collect(),
+        };
+        let mut vectors = vec![Vec::new(); texts.len()];
         for part in parts {
             for (i, vector) in part? {
                 vectors[i] = vector;
@@ -216,48 +253,90 @@ impl MiniLmEmbedder {
         }
         Ok(vectors)
     }
-
-    /// Vectors of `texts` by candle's batches alone, whatever their length: the path
-    /// the single-text pass must agree with.
-    #[cfg(test)]
-    fn embed_by_batches(&self, texts: &[&str]) -> anyhow::Result<Vec<Vec<f32>>> {
-        let encodings = self
-            .tokenizer
-            .encode_batch(texts.to_vec(), true)
-            .map_err(anyhow::Error::msg)?;
-        let encodings: Vec<&Encoding> = encodings.iter().collect();
-        self.pool.install(|| self.embed_batch(&encodings))
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The single-text pass, alone and in a batch, gives candle's vectors. Runs when
+    /// The forward pass, alone and in groups, gives candle's vectors of the same
+    /// weights (the encoder's matrices rounded to half precision). Runs when
     /// `TENDERO_TEST_MINILM_DIR` names the model (`make test` sets it).
     #[test]
-    fn the_single_text_pass_agrees_with_candle() {
+    fn the_forward_pass_agrees_with_candle() {
         let Some(dir) = std::env::var_os("TENDERO_TEST_MINILM_DIR") else {
             eprintln!("TENDERO_TEST_MINILM_DIR not set: MiniLM test not run");
             return;
         };
-        let embedder = MiniLmEmbedder::load(Path::new(&dir)).unwrap();
-        assert!(embedder.question.is_some());
-        let texts = [
+        let dir = Path::new(&dir);
+        let embedder = MiniLmEmbedder::load(dir).unwrap();
+        assert!(matches!(embedder.forward, Forward::Pass(_)));
+        assert!(embedder.id.ends_with(":384:f16"), "{}", embedder.id);
+        let config: Config =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap())
+                .unwrap();
+        let mut tensors = load_tensors(dir).unwrap();
+        for (name, tensor) in tensors.iter_mut() {
+            if name.contains("encoder.layer.") && name.ends_with(".weight") && tensor.rank() == 2 {
+                *tensor = tensor
+                    .to_dtype(DType::F16)
+                    .unwrap()
+                    .to_dtype(DType::F32)
+                    .unwrap();
+            }
+        }
+        let candle = candle_model(tensors, &config).unwrap();
+        let long = "Taladro percutor inalámbrico de 20 V con dos baterías de litio, cargador \
+                    rápido y maletín; mandril metálico de 13 mm, dos velocidades, luz LED y \
+                    empuñadura lateral. Perfora concreto, madera y metal; incluye 30 brocas y \
+                    puntas de atornillar, garantía de dos años y servicio técnico en todo el \
+                    país. Envío gratis en compras superiores a 150.000 pesos.";
+        let mut texts = vec![
             "¿tienen taladro inalámbrico?",
             "Lámpara de pie LED regulable, 1.600 lúmenes, luz cálida",
             "zapatos",
             "sofá de tres puestos en tela gris antimanchas con patas de madera",
+            long,
         ];
-        let candle = embedder.embed_by_batches(&texts).unwrap();
+        // Enough texts for several groups, run one per thread.
+        texts.extend(std::iter::repeat_n(
+            "martillo de uña con mango de fibra de vidrio",
+            12,
+        ));
+        texts.push(long);
+        let encodings = embedder
+            .tokenizer
+            .encode_batch(texts.clone(), true)
+            .unwrap();
+        assert!(encodings[4].len() > 64, "{} tokens", encodings[4].len());
+        let expected = embedder
+            .pool
+            .install(|| embed_batch(&candle, &encodings.iter().collect::<Vec<_>>()))
+            .unwrap();
         let together = embedder.embed(&texts).unwrap();
         for (i, text) in texts.iter().enumerate() {
             let alone = embedder.embed(&[text]).unwrap();
             for (path, vector) in [("alone", &alone[0]), ("in a batch", &together[i])] {
-                let cosine: f32 = vector.iter().zip(&candle[i]).map(|(a, b)| a * b).sum();
+                let cosine: f32 = vector.iter().zip(&expected[i]).map(|(a, b)| a * b).sum();
                 assert!(cosine > 0.9999, "{text} {path}: cosine {cosine}");
             }
         }
+    }
+
+    #[test]
+    fn groups_hold_eight_texts_or_a_few_hundred_tokens() {
+        let order: Vec<usize> = (0..20).collect();
+        let lengths = |n: usize| move |_: usize| n;
+        fn sizes(groups: Vec<&[usize]>) -> Vec<usize> {
+            groups.iter().map(|g| g.len()).collect()
+        }
+        assert_eq!(sizes(groups(&order, lengths(20))), [8, 8, 4]);
+        assert_eq!(sizes(groups(&order, lengths(100))), [2; 10]);
+        // A text longer than a group's rows goes alone.
+        assert_eq!(sizes(groups(&order[..3], lengths(300))), [1, 1, 1]);
+        assert!(groups(&[], lengths(1)).is_empty());
+        // The groups cover the input in order.
+        let all: Vec<usize> = groups(&order, |i| i * 7).concat();
+        assert_eq!(all, order);
     }
 }

@@ -1,5 +1,5 @@
-//! MiniLM's forward pass for one short text: a customer's question, or each short
-//! text of a batch (a product title).
+//! MiniLM's forward pass, for a few texts at a time: a customer's question alone, or
+//! the texts of a batch (product titles and descriptions) in small groups.
 //!
 //! A question is a dozen tokens, so each of the model's matrix products multiplies a
 //! dozen rows by a weight matrix of up to 1,536 × 384. A general matrix product (what
@@ -9,16 +9,13 @@
 //! instead of 42 MB, so that most of them stay in the CPU's last-level cache between
 //! questions), and multiplied into every row while it is in registers.
 //!
-//! A text alone spreads each product over the pool's threads; the texts of a batch
+//! A text alone spreads each product over the pool's threads; the groups of a batch
 //! run one per thread, each pass on its own, with no padding and no hand-offs.
-//!
-//! The batch path (candle, for texts of more than [`MAX_TOKENS`]) runs on the same
-//! weights rounded to half precision, so a text embedded either way gets the same
-//! vector up to float summation order.
 
 use std::collections::HashMap;
 
 use anyhow::Context;
+use candle_core::safetensors::MmapedSafetensors;
 use candle_core::{DType, Tensor};
 use half::f16;
 use rayon::prelude::*;
@@ -28,9 +25,6 @@ mod kernels;
 
 use kernels::{Halves, PANEL, exp_non_positive, gelu_all, panels, products};
 
-/// Texts of more tokens than this take the batch path, whose tiled products win
-/// once there are enough rows to fill the tiles.
-pub const MAX_TOKENS: usize = 64;
 /// Panels per parallel task (64 outputs).
 const PANELS_PER_TASK: usize = 4;
 
@@ -109,9 +103,7 @@ pub struct QuestionPass {
     /// The encoder's matrices in half precision, in the panel layout of
     /// [`Linear::weight`].
     panels: Halves,
-    /// The word embeddings (30,522 × 384 in MiniLM): the batch model's own tensor,
-    /// shared rather than copied; a question reads a dozen of its rows.
-    words: Tensor,
+    words: Words,
     positions: Vec<f32>,
     token_types: Vec<f32>,
     embedding_norm: Norm,
@@ -121,37 +113,27 @@ pub struct QuestionPass {
     eps: f32,
 }
 
-/// Whether a weight is one of the encoder's matrices, which both paths use rounded to
-/// half precision.
-pub fn is_encoder_matrix(name: &str, tensor: &Tensor) -> bool {
-    name.contains("encoder.layer.") && name.ends_with(".weight") && tensor.rank() == 2
-}
-
-/// The encoder's matrices rounded to half precision (and back), in place.
-pub fn round_encoder_matrices(tensors: &mut HashMap<String, Tensor>) -> anyhow::Result<()> {
-    for (name, tensor) in tensors.iter_mut() {
-        if is_encoder_matrix(name, tensor) {
-            *tensor = tensor.to_dtype(DType::F16)?.to_dtype(DType::F32)?;
-        }
-    }
-    Ok(())
-}
-
 impl QuestionPass {
     /// The pass over `tensors` (a BERT checkpoint, with or without a `bert.` prefix);
     /// `None` when the model is of a kind this pass does not run (another activation).
-    pub fn load(tensors: &HashMap<String, Tensor>, shape: &Shape) -> anyhow::Result<Option<Self>> {
+    /// `file` is the same checkpoint mapped into memory, for the word embeddings.
+    pub fn load(
+        tensors: &HashMap<String, Tensor>,
+        shape: &Shape,
+        file: MmapedSafetensors,
+    ) -> anyhow::Result<Option<Self>> {
         if shape.hidden_act != "gelu"
             || !shape.hidden_size.is_multiple_of(shape.num_attention_heads)
         {
             return Ok(None);
         }
-        let get = |name: &str| -> anyhow::Result<&Tensor> {
-            tensors
-                .get(name)
-                .or_else(|| tensors.get(&format!("bert.{name}")))
+        let name_of = |name: &str| -> anyhow::Result<String> {
+            [name.to_owned(), format!("bert.{name}")]
+                .into_iter()
+                .find(|n| tensors.contains_key(n))
                 .with_context(|| format!("model.safetensors has no {name}"))
         };
+        let get = |name: &str| -> anyhow::Result<&Tensor> { Ok(&tensors[&name_of(name)?]) };
         let floats = |name: &str| -> anyhow::Result<Vec<f32>> {
             Ok(get(name)?
                 .to_dtype(DType::F32)?
@@ -217,11 +199,12 @@ impl QuestionPass {
             });
         }
         let panels = Halves::new(&stored);
-        let words = get("embeddings.word_embeddings.weight")?.to_dtype(DType::F32)?;
-        anyhow::ensure!(
-            words.rank() == 2 && words.dim(1)? == hidden,
-            "the word embeddings are not of {hidden} columns"
-        );
+        let words = Words::new(
+            file,
+            name_of("embeddings.word_embeddings.weight")?,
+            tensors,
+            hidden,
+        )?;
         Ok(Some(Self {
             panels,
             words,
@@ -244,7 +227,8 @@ impl QuestionPass {
         spread: Spread,
     ) -> anyhow::Result<Vec<Vec<f32>>> {
         let h = self.hidden;
-        let vocabulary = self.words.dim(0)?;
+        let words = self.words.table()?;
+        let vocabulary = words.len() / h;
         let rows: usize = texts.iter().map(|(ids, _)| ids.len()).sum();
         let mut x = Vec::with_capacity(rows * h);
         let mut spans = Vec::with_capacity(texts.len());
@@ -258,7 +242,7 @@ impl QuestionPass {
             spans.push(x.len() / h..x.len() / h + tokens);
             for (t, (&id, &kind)) in ids.iter().zip(*types).enumerate() {
                 anyhow::ensure!((id as usize) < vocabulary, "token id out of the vocabulary");
-                let word = self.words.get(id as usize)?.to_vec1::<f32>()?;
+                let word = row(words, h, id as usize).context("token id out of range")?;
                 let kind =
                     row(&self.token_types, h, kind as usize).context("unknown token type")?;
                 let position = row(&self.positions, h, t).context("position out of range")?;
@@ -328,6 +312,59 @@ impl QuestionPass {
             }
         }
         context
+    }
+}
+
+/// The word embeddings (30,522 × 384 in MiniLM, 47 MB in full precision), of which
+/// a text reads one row per token.
+enum Words {
+    /// Read in place from the checkpoint mapped into memory: only the pages of rows
+    /// that texts use are ever loaded (a server answering questions touches a few
+    /// thousand of the table's 11,000 pages).
+    Mapped {
+        file: MmapedSafetensors,
+        name: String,
+    },
+    /// A copy, of a checkpoint whose table is not of little-endian f32 values.
+    Loaded(Vec<f32>),
+}
+
+impl Words {
+    fn new(
+        file: MmapedSafetensors,
+        name: String,
+        tensors: &HashMap<String, Tensor>,
+        hidden: usize,
+    ) -> anyhow::Result<Self> {
+        let tensor = &tensors[&name];
+        anyhow::ensure!(
+            tensor.rank() == 2 && tensor.dim(1)? == hidden,
+            "the word embeddings are not of {hidden} columns"
+        );
+        let in_place = cfg!(target_endian = "little")
+            && file.get(&name).is_ok_and(|view| {
+                DType::try_from(view.dtype()).is_ok_and(|d| d == DType::F32)
+                    && view.shape() == tensor.dims()
+                    && view.data().as_ptr().align_offset(align_of::<f32>()) == 0
+            });
+        Ok(if in_place {
+            Words::Mapped { file, name }
+        } else {
+            Words::Loaded(tensor.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?)
+        })
+    }
+
+    /// The whole table, row after row.
+    fn table(&self) -> anyhow::Result<&[f32]> {
+        Ok(match self {
+            Words::Mapped { file, name } => {
+                let bytes = file.get(name)?.data();
+                // SAFETY: checked when mapped: the bytes are f32 values in this
+                // machine's byte order, aligned for f32; every bit pattern is an f32.
+                unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast(), bytes.len() / 4) }
+            }
+            Words::Loaded(values) => values,
+        })
     }
 }
 
