@@ -6,19 +6,21 @@
 #   2. 200 Socket.IO conversations streaming at once: all complete, none mixed,
 #      per-token relay delay (client receipt minus the fake's write time);
 #   3. server RSS with 1,000 and 5,000 idle Socket.IO connections.
-# Usage: benches/agent.sh   (make bench-agent)
+# Usage: benches/agent.sh [all|ttft]   (make bench-agent: all; ttft: part 1 alone)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source benches/common.sh
 
 TARGET=${CARGO_TARGET_DIR:-$HOME/.cache/tendero/target}
-BIN=$TARGET/release/tendero
+BIN=${BIN:-$TARGET/release/tendero}
 PORT=${PORT:-18441}
 FAKE_PORT=${FAKE_PORT:-18442}
 BASE=http://127.0.0.1:$PORT
 FAKE=http://127.0.0.1:$FAKE_PORT
 export FRONTEND_DIR=$PWD/test_frontend
 SAMPLES=${SAMPLES:-200}
+PARTS=${1:-all}
+case "$PARTS" in all|ttft) ;; *) echo "usage: $0 [all|ttft]" >&2; exit 2 ;; esac
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 node benches/agent/fake_ollama.mjs "$FAKE_PORT" 20 30 > /dev/null &
@@ -52,6 +54,7 @@ echo "index settled: $last"
 
 echo "## time to first token (ms), $SAMPLES questions per path"
 node benches/agent/client.mjs ttft "$FAKE" "$BASE" "$SAMPLES"
+[ "$PARTS" = ttft ] && exit 0
 
 echo "## 200 concurrent Socket.IO conversations (30 tokens each)"
 node benches/agent/client.mjs concurrent "$BASE" 200

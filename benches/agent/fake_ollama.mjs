@@ -26,7 +26,8 @@ const done = {
 http.createServer((req, res) => {
   if (req.url === "/api/tags") {
     res.setHeader("content-type", "application/json");
-    res.end(JSON.stringify({ models: [{ name: "bench" }] }));
+    // As Ollama lists a model: ollama-rs (Tendero's client) needs modified_at and size.
+    res.end(JSON.stringify({ models: [{ name: "bench", model: "bench", modified_at: "2026-01-01T00:00:00Z", size: 1 }] }));
     return;
   }
   if (req.url !== "/api/chat") {

@@ -184,9 +184,10 @@ pub fn retrieval_query(question: &str, history: &[Turn]) -> String {
 pub struct Context {
     pub sources: Sources,
     pub retrieval_ms: f64,
-    /// Embedding the question (next to nothing when its vector was cached).
+    /// Until the question's vector was ready (next to nothing when it was cached).
     pub embed_ms: f64,
-    /// The product and passage searches, with the products' live rows.
+    /// The product and passage searches past that, with the products' live rows
+    /// (their full-text halves run while the question is embedded).
     pub search_ms: f64,
     pub query: String,
 }
@@ -195,8 +196,8 @@ pub async fn gather(app: &AppState, question: &str, history: &[Turn]) -> anyhow:
     let started = Instant::now();
     let settings = app.settings();
     let index = app.index();
-    // Corrected once here, so that the vector embedded below is the one both
-    // searches use (they find nothing more to correct).
+    // Corrected once here, so that both searches look for the same words (they find
+    // nothing more to correct) and embed the query once between them.
     let query = retrieval_query(question, history);
     let query = index.correct(&query).unwrap_or(query);
     let product_filters = Filters {
@@ -207,10 +208,6 @@ pub async fn gather(app: &AppState, question: &str, history: &[Turn]) -> anyhow:
         kind: Some(ChunkKind::Documento),
         ..Filters::default()
     };
-    // Both searches need the query's vector: embed it once (it is cached), rather
-    // than twice at the same time when it is new.
-    index.query_vector(&query).await?;
-    let embedded = Instant::now();
     let (products, documents) = tokio::join!(
         live::products(
             index,
@@ -234,9 +231,11 @@ pub async fn gather(app: &AppState, question: &str, history: &[Turn]) -> anyhow:
                 .await
         }
     );
-    let (_, products) = products?;
+    let (outcome, products) = products?;
     let documents = documents?;
-    let searched = Instant::now();
+    let searched = started.elapsed().as_secs_f64() * 1e3;
+    // Both searches waited for the same vector.
+    let embed_ms = outcome.embed_ms.max(documents.embed_ms);
 
     let mut sources = Sources::default();
     for hit in &products {
@@ -265,8 +264,8 @@ pub async fn gather(app: &AppState, question: &str, history: &[Turn]) -> anyhow:
     Ok(Context {
         sources,
         retrieval_ms: started.elapsed().as_secs_f64() * 1e3,
-        embed_ms: (embedded - started).as_secs_f64() * 1e3,
-        search_ms: (searched - embedded).as_secs_f64() * 1e3,
+        embed_ms,
+        search_ms: searched - embed_ms,
         query,
     })
 }

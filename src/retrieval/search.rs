@@ -9,6 +9,7 @@
 //! a change, and a hit that vanished in between is dropped, not an error.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -32,8 +33,10 @@ const PREFILTER_SHARE: f64 = 0.02;
 /// Query vectors remembered (customers repeat queries; embedding costs milliseconds).
 const QUERY_CACHE: usize = 2048;
 
-/// Hits of one full-text search, computed once for everyone waiting on it.
-type SharedHits = Arc<tokio::sync::OnceCell<Arc<Vec<(i64, f32)>>>>;
+/// Values being computed, each once for everyone asking for it meanwhile.
+type InFlight<K, V> = Mutex<HashMap<K, Arc<tokio::sync::OnceCell<V>>>>;
+/// Hits of one full-text search: chunk keys and scores.
+type Hits = Arc<Vec<(i64, f32)>>;
 
 /// One ranked result.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,9 +51,11 @@ pub struct Outcome {
     pub hits: Vec<Hit>,
     /// The query as searched, when misspelt words were corrected.
     pub corrected: Option<String>,
-    /// Embedding the query (0 when cached or not needed).
+    /// Until the query's vector was ready (0 when cached or not needed).
     pub embed_ms: f64,
-    /// Everything else: candidates, filters, fusion.
+    /// What the search took past that: the vector's candidates, the full-text ones
+    /// when they came later (they are searched while the query is embedded),
+    /// filters, fusion.
     pub search_ms: f64,
 }
 
@@ -91,9 +96,11 @@ pub struct SearchIndex {
     /// The version of the last saved FAISS file.
     saved: AtomicU64,
     query_cache: Mutex<HashMap<String, Arc<Vec<f32>>>>,
-    /// Unfiltered full-text searches in flight, shared by the searches that ask the
-    /// same one at the same time (an answer looks for products and for passages).
-    full_text_in_flight: Mutex<HashMap<(String, usize), SharedHits>>,
+    /// Query vectors and unfiltered full-text searches in flight, shared by the
+    /// searches that ask for the same at the same time (an answer looks for products
+    /// and for passages).
+    vectors_in_flight: InFlight<String, Arc<Vec<f32>>>,
+    full_text_in_flight: InFlight<(String, usize), Hits>,
     /// Embedding calls running at once, one per core: more only queue on the CPU, and
     /// each holds its own working memory (200 at once took RSS past 2 GB).
     embedding: tokio::sync::Semaphore,
@@ -180,6 +187,7 @@ impl SearchIndex {
             reflects: AtomicU64::new(version),
             saved: AtomicU64::new(if from_file { version } else { u64::MAX }),
             query_cache: Mutex::new(HashMap::new()),
+            vectors_in_flight: Mutex::new(HashMap::new()),
             full_text_in_flight: Mutex::new(HashMap::new()),
             embedding: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -244,23 +252,38 @@ impl SearchIndex {
         .await?
     }
 
-    /// The query's vector, from the cache when it was asked recently.
+    /// The query's vector, from the cache when it was asked recently; computed once
+    /// for the searches that ask for it at the same time.
     pub async fn query_vector(&self, query: &str) -> anyhow::Result<Arc<Vec<f32>>> {
-        if let Some(vector) = self.query_cache.lock().expect("cache lock").get(query) {
-            return Ok(vector.clone());
+        let cached = || {
+            self.query_cache
+                .lock()
+                .expect("cache lock")
+                .get(query)
+                .cloned()
+        };
+        if let Some(vector) = cached() {
+            return Ok(vector);
         }
-        let vector = Arc::new(
-            self.embed(vec![query.to_owned()])
-                .await?
-                .pop()
-                .context("the embedder returned no vector")?,
-        );
-        let mut cache = self.query_cache.lock().expect("cache lock");
-        if cache.len() >= QUERY_CACHE {
-            cache.clear();
-        }
-        cache.insert(query.to_owned(), vector.clone());
-        Ok(vector)
+        once(&self.vectors_in_flight, query.to_owned(), || async {
+            // Computed by whoever asked just before, and no longer in flight.
+            if let Some(vector) = cached() {
+                return Ok(vector);
+            }
+            let vector = Arc::new(
+                self.embed(vec![query.to_owned()])
+                    .await?
+                    .pop()
+                    .context("the embedder returned no vector")?,
+            );
+            let mut cache = self.query_cache.lock().expect("cache lock");
+            if cache.len() >= QUERY_CACHE {
+                cache.clear();
+            }
+            cache.insert(query.to_owned(), vector.clone());
+            Ok(vector)
+        })
+        .await
     }
 
     /// `query` with its misspelt words replaced by catalog words (see
@@ -274,7 +297,8 @@ impl SearchIndex {
     }
 
     /// The best `k` chunks for `query` in `mode` among those `filters` accept.
-    /// Misspelt words are corrected first (see [`SearchIndex::correct`]).
+    /// Misspelt words are corrected first (see [`SearchIndex::correct`]). The
+    /// full-text candidates are searched while the query is embedded.
     pub async fn search(
         &self,
         query: &str,
@@ -282,25 +306,16 @@ impl SearchIndex {
         filters: &Filters,
         k: usize,
     ) -> anyhow::Result<Outcome> {
-        let started = Instant::now();
         let corrected = self.correct(query);
         let query = corrected.as_deref().unwrap_or(query);
-        let vector = if mode.needs_vector() && !query.trim().is_empty() {
-            Some(self.query_vector(query).await?)
-        } else {
-            None
+        let vector = async {
+            if mode.needs_vector() {
+                self.query_vector(query).await.map(Some)
+            } else {
+                Ok(None)
+            }
         };
-        let embed_ms = started.elapsed().as_secs_f64() * 1e3;
-        let mut outcome = self
-            .search_with(
-                query,
-                vector.as_deref().map(Vec::as_slice),
-                mode,
-                filters,
-                k,
-            )
-            .await?;
-        outcome.embed_ms = embed_ms;
+        let mut outcome = self.run(query, vector, mode, filters, k).await?;
         outcome.corrected = corrected;
         Ok(outcome)
     }
@@ -311,6 +326,21 @@ impl SearchIndex {
         &self,
         query: &str,
         vector: Option<&[f32]>,
+        mode: Mode,
+        filters: &Filters,
+        k: usize,
+    ) -> anyhow::Result<Outcome> {
+        let vector = vector.map(|v| Arc::new(v.to_vec()));
+        self.run(query, std::future::ready(Ok(vector)), mode, filters, k)
+            .await
+    }
+
+    /// The search, its vector side waiting for `vector` while its full-text side
+    /// runs.
+    async fn run(
+        &self,
+        query: &str,
+        vector: impl Future<Output = anyhow::Result<Option<Arc<Vec<f32>>>>>,
         mode: Mode,
         filters: &Filters,
         k: usize,
@@ -333,24 +363,32 @@ impl SearchIndex {
         };
         let pool = if mode == Mode::Hybrid { k.max(POOL) } else { k };
         let sql = filters.sql(categorias.as_ref());
-        let vector_hits = match (mode.needs_vector(), vector) {
-            (true, Some(vector)) => {
-                self.vector_candidates(vector, pool, filters, categorias.as_ref(), &sql)
-                    .await?
+        let vector_side = async {
+            let vector = vector.await?;
+            let ready = Instant::now();
+            let hits = match (mode.needs_vector(), &vector) {
+                (true, Some(vector)) => {
+                    self.vector_candidates(vector, pool, filters, categorias.as_ref(), &sql)
+                        .await?
+                }
+                _ => Vec::new(),
+            };
+            anyhow::Ok((vector, ready, hits))
+        };
+        let bm25_side = async {
+            if mode == Mode::Vector {
+                Ok(Vec::new())
+            } else {
+                self.bm25_candidates(query, pool, k, filters, categorias.as_ref(), &sql)
+                    .await
             }
-            _ => Vec::new(),
         };
-        let bm25_hits = if mode == Mode::Vector {
-            Vec::new()
-        } else {
-            self.bm25_candidates(query, pool, k, filters, categorias.as_ref(), &sql)
-                .await?
-        };
+        let ((vector, ready, vector_hits), bm25_hits) = tokio::try_join!(vector_side, bm25_side)?;
         let ranked = match mode {
             Mode::Vector => vector_hits,
             Mode::Bm25 => bm25_hits,
             Mode::Hybrid => {
-                let vector_hits = match (vector, self.options.fusion) {
+                let vector_hits = match (&vector, self.options.fusion) {
                     (Some(vector), Fusion::Convex { .. } | Fusion::Theoretical { .. }) => {
                         fusion::with_similarities(&self.vectors, vector, vector_hits, &bm25_hits)?
                     }
@@ -366,8 +404,8 @@ impl SearchIndex {
                 .map(|(key, score)| Hit { key, score })
                 .collect(),
             corrected: None,
-            embed_ms: 0.0,
-            search_ms: started.elapsed().as_secs_f64() * 1e3,
+            embed_ms: (ready - started).as_secs_f64() * 1e3,
+            search_ms: ready.elapsed().as_secs_f64() * 1e3,
         })
     }
 
@@ -417,30 +455,13 @@ impl SearchIndex {
 
     /// The unfiltered full-text search for `query`, run once for the searches that
     /// ask for it at the same time; a later search runs it again (and sees changes).
-    async fn shared_full_text(
-        &self,
-        query: &str,
-        fetch: usize,
-    ) -> anyhow::Result<Arc<Vec<(i64, f32)>>> {
-        let key = (query.to_owned(), fetch);
-        let cell = self
-            .full_text_in_flight
-            .lock()
-            .expect("full-text lock")
-            .entry(key.clone())
-            .or_default()
-            .clone();
-        let hits = cell
-            .get_or_try_init(|| async {
-                self.store.full_text(query, fetch, None).await.map(Arc::new)
-            })
-            .await
-            .cloned();
-        let mut in_flight = self.full_text_in_flight.lock().expect("full-text lock");
-        if in_flight.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
-            in_flight.remove(&key);
-        }
-        hits
+    async fn shared_full_text(&self, query: &str, fetch: usize) -> anyhow::Result<Hits> {
+        once(
+            &self.full_text_in_flight,
+            (query.to_owned(), fetch),
+            || async { self.store.full_text(query, fetch, None).await.map(Arc::new) },
+        )
+        .await
     }
 
     async fn vector_candidates(
@@ -567,6 +588,30 @@ impl SearchIndex {
         self.saved.store(version, Ordering::Release);
         Ok(())
     }
+}
+
+/// The value for `key`, computed by `init` unless another caller is computing it
+/// at this moment, in which case that computation is shared (and when it fails or
+/// its caller goes away, the next waiter computes it instead).
+async fn once<K, V, F, Fut>(in_flight: &InFlight<K, V>, key: K, init: F) -> anyhow::Result<V>
+where
+    K: Eq + Hash + Clone,
+    V: Clone,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = anyhow::Result<V>>,
+{
+    let cell = in_flight
+        .lock()
+        .expect("in-flight lock")
+        .entry(key.clone())
+        .or_default()
+        .clone();
+    let value = cell.get_or_try_init(init).await.cloned();
+    let mut in_flight = in_flight.lock().expect("in-flight lock");
+    if in_flight.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+        in_flight.remove(&key);
+    }
+    value
 }
 
 fn tag(embedder: &str, version: u64) -> String {
