@@ -90,6 +90,10 @@ impl ChatStream {
 /// The Ollama chat client and what it knows of Ollama's health.
 pub struct OllamaChat {
     client: Ollama,
+    /// `/api/tags`, asked directly: a server that lists its models with their
+    /// names alone (which ollama-rs's listing rejects) is up all the same.
+    tags: reqwest::Url,
+    http: reqwest::Client,
     model: String,
     down_since: Mutex<Option<Instant>>,
 }
@@ -97,8 +101,13 @@ pub struct OllamaChat {
 impl OllamaChat {
     pub fn new(url: &str, model: &str) -> anyhow::Result<Self> {
         let client = Ollama::try_new(url).with_context(|| format!("bad Ollama URL {url}"))?;
+        let tags = format!("{}/api/tags", url.trim_end_matches('/'))
+            .parse()
+            .with_context(|| format!("bad Ollama URL {url}"))?;
         Ok(Self {
             client,
+            tags,
+            http: reqwest::Client::new(),
             model: model.to_owned(),
             down_since: Mutex::new(None),
         })
@@ -120,10 +129,15 @@ impl OllamaChat {
         *self.down_since.lock().expect("down_since lock") = (!reachable).then(Instant::now);
     }
 
-    /// Asks Ollama for its models (`/api/tags`), a cheap reachability check.
+    /// Asks Ollama for its models (`/api/tags`), a cheap reachability check: up
+    /// when it answers with a list of models.
     pub async fn probe(&self) -> bool {
+        let listing = async {
+            let response = self.http.get(self.tags.clone()).send().await?;
+            response.error_for_status()?.json::<Tags>().await
+        };
         let reachable = matches!(
-            tokio::time::timeout(PROBE_TIMEOUT, self.client.list_local_models()).await,
+            tokio::time::timeout(PROBE_TIMEOUT, listing).await,
             Ok(Ok(_))
         );
         self.mark(reachable);
@@ -154,6 +168,13 @@ impl OllamaChat {
             Err(err) => Err(ChatError::Failed(err.to_string())),
         }
     }
+}
+
+/// What a reachability probe needs of `/api/tags`.
+#[derive(serde::Deserialize)]
+struct Tags {
+    #[serde(rename = "models")]
+    _models: Vec<serde::de::IgnoredAny>,
 }
 
 /// The message of an Ollama error body (`{"error": "…"}`), or the body itself.

@@ -42,6 +42,22 @@ async fn ollama_down_answers_with_the_extractive_generator() {
     assert_eq!(nothing["generator"], "extractive");
 }
 
+/// The fake lists its models by name alone, as ollama-api.md allows: `/ready` says
+/// Ollama serves, and asking it did not mark Ollama down for the next answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_takes_a_listing_of_model_names_as_ollama_up() {
+    let (app, fake) = with_fake(Backend::Sqlite, |_| {}).await.unwrap();
+    let ready = app.get("/ready", &app.admin).await.expect(200);
+    assert_eq!(ready["components"]["generator"]["status"], "ok");
+    assert_eq!(
+        ready["components"]["generator"]["detail"], "ollama (fake-chat)",
+        "{ready}"
+    );
+    let answer = ask(&app, "licuadora de vidrio", None).await.expect(200);
+    assert_eq!(answer["generator"], "ollama");
+    assert_eq!(fake.requests().len(), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_extractive_generator_can_be_chosen() {
     let (app, fake) = with_fake(Backend::Sqlite, |s| {
