@@ -90,9 +90,8 @@ impl ChatStream {
 /// The Ollama chat client and what it knows of Ollama's health.
 pub struct OllamaChat {
     client: Ollama,
-    /// `/api/tags`, asked directly: a server that lists its models with their
+    /// For `/api/tags`, asked directly: a server that lists its models with their
     /// names alone (which ollama-rs's listing rejects) is up all the same.
-    tags: reqwest::Url,
     http: reqwest::Client,
     model: String,
     down_since: Mutex<Option<Instant>>,
@@ -101,12 +100,8 @@ pub struct OllamaChat {
 impl OllamaChat {
     pub fn new(url: &str, model: &str) -> anyhow::Result<Self> {
         let client = Ollama::try_new(url).with_context(|| format!("bad Ollama URL {url}"))?;
-        let tags = format!("{}/api/tags", url.trim_end_matches('/'))
-            .parse()
-            .with_context(|| format!("bad Ollama URL {url}"))?;
         Ok(Self {
             client,
-            tags,
             http: reqwest::Client::new(),
             model: model.to_owned(),
             down_since: Mutex::new(None),
@@ -133,7 +128,9 @@ impl OllamaChat {
     /// when it answers with a list of models.
     pub async fn probe(&self) -> bool {
         let listing = async {
-            let response = self.http.get(self.tags.clone()).send().await?;
+            // The address ollama-rs forms its own requests on.
+            let tags = format!("{}api/tags", self.client.url_str());
+            let response = self.http.get(tags).send().await?;
             response.error_for_status()?.json::<Tags>().await
         };
         let reachable = matches!(
