@@ -8,6 +8,10 @@
 //     sends the file at `path` as a binary attachment: as the `audio` field of
 //     `data` ("as": "field") or as a second argument ("as": "argument")
 //   {"cmd": "disconnect"}
+//   {"cmd": "burst", "count", "event", "data", "reply"}
+//     opens `count` more clients at once; each emits `event` with `data` the
+//     moment it is connected (as the chat page emits `history`) and waits for a
+//     `reply` event, for 10 s at most; prints {"type": "burst", "answered", "count"}
 //
 // Output: {"type": "connect"}, {"type": "connect_error", "message"},
 // {"type": "event", "event", "data"}, {"type": "disconnect", "reason"}.
@@ -41,8 +45,32 @@ commands.on("line", (line) => {
     socket.emit(command.event, command.data);
   } else if (command.cmd === "disconnect") {
     socket.disconnect();
+  } else if (command.cmd === "burst") {
+    burst(command);
   }
 });
+
+async function burst({ count, event, data, reply }) {
+  const clients = [];
+  const answers = [];
+  for (let i = 0; i < count; i++) {
+    const client = io(url, { auth: token ? { token } : undefined, reconnection: false, forceNew: true });
+    clients.push(client);
+    answers.push(
+      new Promise((resolve) => {
+        const timer = setTimeout(() => resolve(false), 10_000);
+        client.on(reply, () => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+        client.on("connect", () => client.emit(event, data));
+      }),
+    );
+  }
+  const answered = (await Promise.all(answers)).filter(Boolean).length;
+  clients.forEach((client) => client.disconnect());
+  out({ type: "burst", answered, count });
+}
 commands.on("close", () => {
   socket.disconnect();
   process.exit(0);

@@ -247,7 +247,9 @@ pub fn layer(app: AppState) -> (SocketIoLayer, Sockets) {
         .ws_read_buffer_size(WS_READ_BUFFER)
         .with_parser(parser)
         .build_layer();
-    io.ns("/", on_connect.with(authenticate));
+    // Everything happens in the middleware (see [`authenticate`]): the connect
+    // handler, run after the `connect` packet has left, has nothing left to do.
+    io.ns("/", (async || {}).with(authenticate));
     (layer, Sockets { io, answers })
 }
 
@@ -327,10 +329,17 @@ async fn authenticate(
     socket
         .extensions
         .insert(Session::new(staff_id, app.settings(), answers));
+    listen(&socket);
     Ok(())
 }
 
-async fn on_connect(socket: SocketRef) {
+/// Registers the socket's event handlers. They must be in place before the
+/// `connect` packet leaves, that is in the middleware: socketioxide sends that
+/// packet and only then spawns the connect handler, and an event that arrives
+/// before a handler exists is dropped unheard. The chat page emits `history` the
+/// moment it is connected (after a reload or a reconnect), and on a busy server
+/// that event used to beat a connect handler still waiting for a thread.
+fn listen(socket: &SocketRef) {
     socket.on("query_text", on_query_text);
     socket.on("query_voice", on_query_voice);
     socket.on("history", page::on_history);

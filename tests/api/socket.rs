@@ -1,7 +1,8 @@
 //! The sales agent over Socket.IO, with the official socket.io-client v4 (Node):
 //! handshake with and without a token, streamed answers, isolation between
-//! clients, cancel and disconnect reaching upstream, per-socket rate limits, and
-//! the shutdown (answers finish, new questions are refused, connections close).
+//! clients, events sent the moment a client connects, cancel and disconnect
+//! reaching upstream, per-socket rate limits, and the shutdown (answers finish,
+//! new questions are refused, connections close).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,6 +48,22 @@ async fn the_official_client_connects_with_a_token_asks_and_receives_the_stream(
     let again = client.until_end().await;
     assert_eq!(again.last["chat_id"], chat_id);
     assert_eq!(fake.requests()[1]["messages"].as_array().unwrap().len(), 4);
+}
+
+/// The chat page asks for its conversation's `history` the moment it is connected
+/// (after a reload or a reconnect): an event sent that early is heard on every
+/// socket, however many connect at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_emitted_the_moment_clients_connect_are_all_answered() {
+    let (app, _fake) = with_fake(Backend::Sqlite, |_| {}).await.unwrap();
+    let mut client = SocketClient::connect(&app.url(""), None).await;
+    let chat_id = uuid::Uuid::new_v4().to_string();
+    for _ in 0..3 {
+        let answered = client
+            .burst(100, "history", json!({"chat_id": chat_id}), "history")
+            .await;
+        assert_eq!(answered, 100);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

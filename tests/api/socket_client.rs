@@ -118,6 +118,21 @@ impl SocketClient {
         self.emit("query_text", data).await;
     }
 
+    /// Opens `count` more clients at once, each emitting `event` with `data` the
+    /// moment it is connected; returns how many got a `reply` event back.
+    pub async fn burst(&mut self, count: usize, event: &str, data: Value, reply: &str) -> u64 {
+        self.command(json!({
+            "cmd": "burst", "count": count, "event": event, "data": data, "reply": reply,
+        }))
+        .await;
+        loop {
+            let seen = self.next().await;
+            if seen["type"] == "burst" {
+                return seen["answered"].as_u64().unwrap();
+            }
+        }
+    }
+
     pub async fn disconnect(&mut self) {
         self.command(json!({"cmd": "disconnect"})).await;
     }
