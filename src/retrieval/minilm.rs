@@ -4,8 +4,8 @@
 //!
 //! Texts are tokenized first, then passed through the model by the forward pass of
 //! [`super::question`], a few at a time with no padding at all; the weights it keeps
-//! are the encoder's matrices in half precision (21 MB in MiniLM) and the word
-//! embeddings. A model of a kind that pass does not run (another activation) is run
+//! are the encoder's matrices in 8 bits (11 MB in MiniLM) and the word embeddings.
+//! A model of a kind that pass does not run (another activation) is run
 //! by candle's BERT instead, in batches of similar token counts, so a batch pads only
 //! to its own longest text.
 
@@ -40,7 +40,7 @@ const GROUP_ROWS: usize = 256;
 
 /// What runs the model.
 enum Forward {
-    /// The forward pass of [`super::question`], on half-precision matrices.
+    /// The forward pass of [`super::question`], on 8-bit matrices.
     Pass(QuestionPass),
     /// candle's BERT, for a model the pass does not run.
     Candle(BertModel),
@@ -83,10 +83,10 @@ impl MiniLmEmbedder {
         // reads; a model folder is read-only once installed, as for any model server.
         let file = unsafe { MmapedSafetensors::new(dir.join("model.safetensors")) }
             .context("mapping model.safetensors")?;
-        // The pass keeps what it needs (half-precision copies, the word embeddings
+        // The pass keeps what it needs (8-bit copies, the word embeddings
         // from the mapped file); the rest of the checkpoint is dropped with `tensors`.
         let (forward, precision) = match QuestionPass::load(&tensors, &shape, file)? {
-            Some(pass) => (Forward::Pass(pass), ":f16"),
+            Some(pass) => (Forward::Pass(pass), ":q8"),
             None => (Forward::Candle(candle_model(tensors, &config)?), ""),
         };
         let mut tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"))
@@ -116,8 +116,8 @@ impl MiniLmEmbedder {
         Ok(Self {
             forward,
             tokenizer,
-            // The pass's vectors are of half-precision matrices: an index of
-            // full-precision ones (an older Tendero's) is rebuilt, not mixed with them.
+            // The pass's vectors are of 8-bit products: an index of other ones (an
+            // older Tendero's, of half-precision matrices) is rebuilt, not mixed.
             id: format!("minilm:{name}:{dim}{precision}"),
             dim,
             pool,
@@ -259,8 +259,9 @@ impl MiniLmEmbedder {
 mod tests {
     use super::*;
 
-    /// The forward pass, alone and in groups, gives candle's vectors of the same
-    /// weights (the encoder's matrices rounded to half precision). Runs when
+    /// The forward pass, alone and in groups, gives the vectors of candle's
+    /// full-precision model within what its 8-bit products cost (cosines printed),
+    /// and a text's vector does not depend on the texts embedded with it. Runs when
     /// `TENDERO_TEST_MINILM_DIR` names the model (`make test` sets it).
     #[test]
     fn the_forward_pass_agrees_with_candle() {
@@ -271,20 +272,11 @@ mod tests {
         let dir = Path::new(&dir);
         let embedder = MiniLmEmbedder::load(dir).unwrap();
         assert!(matches!(embedder.forward, Forward::Pass(_)));
-        assert!(embedder.id.ends_with(":384:f16"), "{}", embedder.id);
+        assert!(embedder.id.ends_with(":384:q8"), "{}", embedder.id);
         let config: Config =
             serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap())
                 .unwrap();
-        let mut tensors = load_tensors(dir).unwrap();
-        for (name, tensor) in tensors.iter_mut() {
-            if name.contains("encoder.layer.") && name.ends_with(".weight") && tensor.rank() == 2 {
-                *tensor = tensor
-                    .to_dtype(DType::F16)
-                    .unwrap()
-                    .to_dtype(DType::F32)
-                    .unwrap();
-            }
-        }
+        let tensors = load_tensors(dir).unwrap();
         let candle = candle_model(tensors, &config).unwrap();
         let long = "Taladro percutor inalámbrico de 20 V con dos baterías de litio, cargador \
                     rápido y maletín; mandril metálico de 13 mm, dos velocidades, luz LED y \
@@ -314,13 +306,20 @@ mod tests {
             .install(|| embed_batch(&candle, &encodings.iter().collect::<Vec<_>>()))
             .unwrap();
         let together = embedder.embed(&texts).unwrap();
+        let cosine = |a: &[f32], b: &[f32]| -> f32 { a.iter().zip(b).map(|(a, b)| a * b).sum() };
+        let mut lowest = f32::INFINITY;
         for (i, text) in texts.iter().enumerate() {
             let alone = embedder.embed(&[text]).unwrap();
-            for (path, vector) in [("alone", &alone[0]), ("in a batch", &together[i])] {
-                let cosine: f32 = vector.iter().zip(&expected[i]).map(|(a, b)| a * b).sum();
-                assert!(cosine > 0.9999, "{text} {path}: cosine {cosine}");
-            }
+            let to_candle = cosine(&alone[0], &expected[i]);
+            eprintln!("cosine to candle {to_candle:.5}: {text:.40}");
+            lowest = lowest.min(to_candle);
+            let between = cosine(&alone[0], &together[i]);
+            assert!(
+                between > 0.999_999,
+                "{text}: alone and in a batch {between}"
+            );
         }
+        assert!(lowest > 0.995, "lowest cosine to candle {lowest}");
     }
 
     #[test]
