@@ -13,7 +13,7 @@
 //! for MiniLM instead of 42 MB, so that a question after a pause reads a quarter of
 //! the memory), each input row is cut into 256 steps over its range before a
 //! product, and the integer sums are exact, so that every kernel gives the same
-//! vectors. With AVX-512 VNNI one instruction multiplies and adds 64 byte pairs.
+//! sums. With AVX-512 VNNI one instruction multiplies and adds 64 byte pairs.
 //!
 //! A text alone spreads each product over the pool's threads; the groups of a batch
 //! run one per thread, each pass on its own, with no padding and no hand-offs.

@@ -284,7 +284,7 @@ mod vnni {
     /// How far ahead of the step it multiplies a block asks for the weights
     /// (bytes). A question after a pause finds them in main memory; asked for
     /// early, more of them are on their way at once (measured on a 2-core Xeon: a
-    /// pass 20 ms after the last one took 1.15 ms instead of 1.78).
+    /// pass's products 20 ms after the last ones took 1.15 ms instead of 1.78).
     const AHEAD: usize = 1024;
 
     /// See [`super::products`]: blocks of up to [`BLOCK`] rows by the panel's 16
