@@ -319,9 +319,13 @@ async fn answer(
         }
     };
     let db = app.db();
-    let history = memory::history(db, chat_id, settings.history_messages)
-        .await
-        .map_err(fail)?;
+    // A question that starts its conversation (no id given) has no history to read.
+    let history = match question.chat_id {
+        None => Vec::new(),
+        Some(_) => memory::history(db, chat_id, settings.history_messages)
+            .await
+            .map_err(fail)?,
+    };
     // The question is stored while retrieval runs: the first piece waits for neither
     // more than it must.
     let lang = context::language(&query);
