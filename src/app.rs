@@ -28,6 +28,7 @@ use crate::http::metrics::Metrics;
 use crate::retrieval;
 use crate::retrieval::search::SearchIndex;
 use crate::shop::usuarios;
+use crate::socket::nodes::Nodes;
 use crate::speech::Speech;
 
 /// Everything a request handler may need; cheap to clone.
@@ -46,6 +47,8 @@ struct Inner {
     speech: Arc<Speech>,
     /// Products whose stock orders changed, re-indexed by the upkeep task.
     stock_changed: Arc<std::sync::Mutex<HashSet<i64>>>,
+    /// The other nodes, through Redis, when `TENDERO_REDIS_URL` is set.
+    nodes: Option<Arc<Nodes>>,
 }
 
 impl AppState {
@@ -57,6 +60,14 @@ impl AppState {
             .await
             .with_context(|| format!("connecting to the database ({})", redact_url(&url)))?;
         db.migrate().await.context("applying database migrations")?;
+        let nodes = match &settings.redis_url {
+            None => None,
+            Some(url) => Some(Arc::new(
+                Nodes::connect(url, &settings.redis_prefix)
+                    .await
+                    .with_context(|| format!("connecting to Redis ({})", redact_url(url)))?,
+            )),
+        };
 
         if let (Some(email), Some(password)) = (&settings.admin_email, &settings.admin_password) {
             let created = usuarios::ensure_admin(&db, email, password.expose())
@@ -107,6 +118,7 @@ impl AppState {
             agent,
             speech,
             stock_changed,
+            nodes,
         })))
     }
 
@@ -116,6 +128,11 @@ impl AppState {
 
     pub fn agent(&self) -> &Agent {
         &self.0.agent
+    }
+
+    /// The other nodes sharing this one's Redis, if any.
+    pub fn nodes(&self) -> Option<&Arc<Nodes>> {
+        self.0.nodes.as_ref()
     }
 
     pub fn speech(&self) -> &Speech {
@@ -277,7 +294,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let grace = Duration::from_secs(state.settings().shutdown_grace_secs);
     let index = state.index().clone();
-    let (router, sockets) = http::router(state);
+    let (router, sockets) = http::router(state).await?;
     let stopping = CancellationToken::new();
     let stop = stopping.clone();
     let refuse = sockets.clone();

@@ -178,6 +178,13 @@ pub struct Settings {
     pub search_max_query_chars: usize,
     /// Ingest the demo shop (ingest/demo) at start-up when the catalog is empty.
     pub demo: bool,
+    /// Redis shared by several Tendero nodes: Socket.IO rooms and broadcasts reach
+    /// the clients of every node, and `cancel` stops an answer on whichever node
+    /// writes it. `None` serves one node on its own.
+    pub redis_url: Option<String>,
+    /// What the nodes of one shop prefix their Redis channels with, so that several
+    /// shops can share one Redis.
+    pub redis_prefix: String,
     /// How often the server looks for index changes written by other processes
     /// (`tendero-ingest`, other nodes), in milliseconds.
     pub index_poll_ms: u64,
@@ -241,6 +248,8 @@ impl Default for Settings {
             search_language: "Spanish".to_owned(),
             search_max_query_chars: 2000,
             demo: true,
+            redis_url: None,
+            redis_prefix: "tendero".to_owned(),
             index_poll_ms: 1000,
             log_format: LogFormat::Json,
             // LanceDB logs every write and every query plan at `info`.
@@ -323,6 +332,16 @@ impl Settings {
                 "TENDERO_MAX_TRANSCRIPTIONS, TENDERO_VOICE_MAX_BYTES and TENDERO_VOICE_MAX_SECS \
                  must be at least 1"
                     .to_owned(),
+            ));
+        }
+        if self.redis_prefix.is_empty()
+            || !self
+                .redis_prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
+        {
+            return Err(ConfigError::Invalid(
+                "TENDERO_REDIS_PREFIX must be letters, digits, `-`, `_`, `.` or `:`".to_owned(),
             ));
         }
         let language = self.whisper_language.trim();

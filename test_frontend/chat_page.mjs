@@ -14,6 +14,12 @@
 //   {"cmd": "wait_online"}                wait until it is back and has re-rendered
 //                                         the conversation from the server
 //   {"cmd": "screenshot", "name"}         save SCREENSHOT_DIR/NAME.png
+//   {"cmd": "open_tab"}                   open the page in a second tab (same
+//                                         browser, same storage), wait until connected
+//   {"cmd": "wait_messages", "count"}     wait until the tab shows `count` messages,
+//                                         the last one a finished answer
+//
+// Every command may name `"tab": N` (0, the first, unless named).
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -38,9 +44,15 @@ const context = await browser.newContext({
   locale: "es-CO",
   permissions: ["microphone"],
 });
-const page = await context.newPage();
 const pageErrors = [];
-page.on("pageerror", (err) => pageErrors.push(err.message));
+async function newTab() {
+  const tab = await context.newPage();
+  tab.on("pageerror", (err) => pageErrors.push(err.message));
+  return tab;
+}
+const tabs = [await newTab()];
+/** The tab the current command works on. */
+let page = tabs[0];
 
 /** What the conversation shows now. */
 async function snapshot() {
@@ -165,6 +177,30 @@ const commands = {
     await page.waitForFunction(() => window.__rendered === true, null, { timeout: WAIT });
     return snapshot();
   },
+  async open_tab() {
+    page = await newTab();
+    tabs.push(page);
+    await page.goto(base + "/");
+    await connected();
+    return snapshot();
+  },
+  async wait_messages({ count }) {
+    await page.waitForFunction(
+      (count) => {
+        const items = document.querySelectorAll("#mensajes > li");
+        const last = items[items.length - 1];
+        return (
+          items.length === count &&
+          last.classList.contains("agente") &&
+          !last.classList.contains("escribiendo") &&
+          document.getElementById("detener").hidden
+        );
+      },
+      count,
+      { timeout: WAIT },
+    );
+    return snapshot();
+  },
   async screenshot({ name }) {
     const path = join(screenshots, `${name}.png`);
     await page.screenshot({ path, fullPage: true });
@@ -175,6 +211,7 @@ const commands = {
 const lines = createInterface({ input: process.stdin });
 for await (const line of lines) {
   const command = JSON.parse(line);
+  page = tabs[command.tab ?? 0];
   try {
     const result = await commands[command.cmd](command);
     out({ ok: true, ...result, page_errors: pageErrors });

@@ -18,6 +18,14 @@ pub struct TranscriptionMessage<'a> {
     pub transcription: &'a Transcription,
 }
 
+/// A question asked in a conversation, sent to the conversation's other followers
+/// (the customer's other tabs and devices) before its answer.
+#[derive(Debug, Serialize)]
+pub struct QuestionMessage<'a> {
+    pub chat_id: &'a str,
+    pub query: &'a str,
+}
+
 /// One piece of an answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ChunkMessage<'a> {

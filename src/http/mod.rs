@@ -59,10 +59,10 @@ struct ErrorDetail {
     field: Option<String>,
 }
 
-/// Builds the whole application router, with the Socket.IO handle its shutdown needs.
-pub fn router(state: AppState) -> (Router, crate::socket::Sockets) {
+/// Builds the whole application router, with the Socket.IO handle its shutdown
+/// needs (Socket.IO's Redis adapter, when configured, is started here).
+pub async fn router(state: AppState) -> anyhow::Result<(Router, crate::socket::Sockets)> {
     let settings = state.settings().clone();
-    let (sockets_layer, sockets) = crate::socket::layer(state.clone());
     let api = Router::new()
         .route("/api/auth/login", post(auth::login))
         .route("/api/auth/me", get(auth::me))
@@ -167,14 +167,14 @@ pub fn router(state: AppState) -> (Router, crate::socket::Sockets) {
                     tracing::info!(latency_ms = latency.as_secs_f64() * 1000.0, "request");
                 }),
         )
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        // Socket.IO traffic (polling and WebSocket under /socket.io/) has its own
-        // limits and must not be compressed or cut by the request timeout. Its
-        // requests get a head of their own first: the outermost of the router's
-        // layers (routing, which notes the `OriginalUri`, runs before it).
-        .layer(sockets_layer)
-        .layer(middleware::map_request(crate::socket::own_head));
-    (router.with_state(state), sockets)
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
+    // Socket.IO traffic (polling and WebSocket under /socket.io/) has its own
+    // limits and must not be compressed or cut by the request timeout. Its
+    // requests get a head of their own first: the outermost of the router's
+    // layers (routing, which notes the `OriginalUri`, runs before it).
+    let (router, sockets) = crate::socket::attach(router, &state).await?;
+    let router = router.layer(middleware::map_request(crate::socket::own_head));
+    Ok((router.with_state(state), sockets))
 }
 
 fn request_span(req: &Request) -> Span {

@@ -135,6 +135,24 @@ pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Readiness>)
             detail: Some(speech.detail),
         },
     );
+    // Without Redis a node still serves its own clients: reported, not fatal.
+    if let Some(nodes) = app.nodes() {
+        let reached = nodes.ping().await;
+        if let Err(err) = &reached {
+            tracing::warn!(error = %format!("{err:#}"), "Redis ping failed");
+        }
+        components.insert(
+            "redis",
+            Component {
+                status: if reached.is_ok() { "ok" } else { "down" },
+                detail: Some(if reached.is_ok() {
+                    "Socket.IO compartido con los demás nodos".to_owned()
+                } else {
+                    "Redis no responde: los demás nodos no reciben los eventos de este".to_owned()
+                }),
+            },
+        );
+    }
     let db_ok = db_ok && lancedb_ok;
     let status = if db_ok {
         StatusCode::OK

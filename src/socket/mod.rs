@@ -12,13 +12,22 @@
 //! - `history {chat_id}` answers `history {chat_id, messages}`; `product_click
 //!   {producto_id, sku?, query, chat_id?}` records a click on a product card (the
 //!   chat page's needs, in [`page`]).
-//! - `cancel {chat_id?}` stops that answer (or all of this socket's); a disconnect
-//!   stops them all. The Ollama request in flight is dropped with them.
+//! - A socket that asks in a conversation or reads its `history` follows it: the
+//!   other sockets following it (the customer's other tabs and devices) see each
+//!   new question as `question {chat_id, query}` and its answer streaming, with
+//!   the same `response` and `error` events as the socket that asked.
+//! - `cancel {chat_id}` stops that conversation's answer, wherever it was asked
+//!   from if this socket follows the conversation; `cancel {}` stops this socket's
+//!   answers. A disconnect stops the answers the socket asked for. The Ollama
+//!   request in flight is dropped with them.
+//! - With `TENDERO_REDIS_URL` ([`nodes`]), following and cancelling reach across
+//!   every node sharing that Redis.
 //! - Each socket has its own question budget (`chat_rate_limit_*`).
 //! - At shutdown ([`Sockets::close`]) new questions get `shutting_down`, the answers
 //!   in flight get the grace period to finish, and then every connection is closed
 //!   at the transport, so that clients reconnect (to the next server) on their own.
 
+pub mod nodes;
 mod page;
 
 use std::collections::HashMap;
@@ -32,20 +41,26 @@ use axum::http::{HeaderMap, HeaderValue, Uri};
 use bytes::Bytes;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use socketioxide::adapter::{Adapter, Emitter, LocalAdapter};
 use socketioxide::extract::{Extension, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
-use socketioxide::layer::SocketIoLayer;
-use socketioxide::{ParserConfig, SocketIo};
+use socketioxide::{ParserConfig, SocketIo, SocketIoBuilder};
+use socketioxide_redis::RedisAdapter;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::agent::memory::{new_chat_id, parse_chat_id};
-use crate::agent::wire::{ChunkMessage, ErrorMessage, FinalMessage, TranscriptionMessage};
+use crate::agent::wire::{
+    ChunkMessage, ErrorMessage, FinalMessage, QuestionMessage, TranscriptionMessage,
+};
 use crate::agent::{self, Canal, Event, Question, Started};
 use crate::app::AppState;
 use crate::config::Settings;
 use crate::error::ApiError;
+
+/// Socket.IO across nodes: its Redis adapter.
+type ClusterAdapter = RedisAdapter<Emitter>;
 
 /// Packets a socket may have waiting to be written before emits fail.
 const SOCKET_BUFFER: usize = 1024;
@@ -106,10 +121,12 @@ struct Session {
     answers: Arc<Answers>,
 }
 
-/// The answers in flight on every socket, so that a shutdown lets them finish.
+/// The answers in flight on every socket of this node: counted, so that a
+/// shutdown lets them finish, and by conversation, for `cancel`.
 struct Answers {
     running: watch::Sender<usize>,
     closing: AtomicBool,
+    by_chat: Mutex<HashMap<String, Vec<(u64, CancellationToken)>>>,
 }
 
 /// One answer counted in [`Answers`]; dropping it counts it out.
@@ -120,6 +137,15 @@ impl Answers {
         Self {
             running: watch::channel(0).0,
             closing: AtomicBool::new(false),
+            by_chat: Mutex::default(),
+        }
+    }
+
+    /// Stops every answer of `chat_id` on this node.
+    fn cancel_chat(&self, chat_id: &str) {
+        let by_chat = self.by_chat.lock().expect("by_chat lock");
+        for (_, token) in by_chat.get(chat_id).into_iter().flatten() {
+            token.cancel();
         }
     }
 
@@ -142,11 +168,29 @@ impl Drop for InFlight {
     }
 }
 
+/// The Socket.IO server, on one node or on several.
+#[derive(Clone)]
+enum Io {
+    Alone(SocketIo<LocalAdapter>),
+    Cluster(SocketIo<ClusterAdapter>),
+}
+
+impl Io {
+    async fn close(&self) {
+        match self {
+            Self::Alone(io) => io.close().await,
+            Self::Cluster(io) => io.close().await,
+        }
+    }
+}
+
 /// The Socket.IO side of a running server, for its shutdown.
 #[derive(Clone)]
 pub struct Sockets {
-    io: SocketIo,
+    io: Io,
     answers: Arc<Answers>,
+    /// Stops following the other nodes' cancels.
+    stop: CancellationToken,
 }
 
 impl Sockets {
@@ -176,6 +220,7 @@ impl Sockets {
         {
             tracing::warn!("Socket.IO connections still closing: leaving them to the exit");
         }
+        self.stop.cancel();
     }
 }
 
@@ -196,9 +241,17 @@ impl Session {
         }
     }
 
-    /// Notes a running answer; a newer one for the same chat replaces (and stops) it.
+    /// Notes a running answer; a newer one for the same chat on this socket
+    /// replaces (and stops) it.
     fn register(&self, chat_id: &str, token: CancellationToken) -> u64 {
         let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
+        self.answers
+            .by_chat
+            .lock()
+            .expect("by_chat lock")
+            .entry(chat_id.to_owned())
+            .or_default()
+            .push((serial, token.clone()));
         let earlier = self
             .running
             .lock()
@@ -211,9 +264,18 @@ impl Session {
     }
 
     fn finished(&self, chat_id: &str, serial: u64) {
-        let mut running = self.running.lock().expect("running lock");
-        if running.get(chat_id).is_some_and(|(s, _)| *s == serial) {
-            running.remove(chat_id);
+        {
+            let mut running = self.running.lock().expect("running lock");
+            if running.get(chat_id).is_some_and(|(s, _)| *s == serial) {
+                running.remove(chat_id);
+            }
+        }
+        let mut by_chat = self.answers.by_chat.lock().expect("by_chat lock");
+        if let Some(answers) = by_chat.get_mut(chat_id) {
+            answers.retain(|(s, _)| *s != serial);
+            if answers.is_empty() {
+                by_chat.remove(chat_id);
+            }
         }
     }
 
@@ -227,9 +289,15 @@ impl Session {
     }
 }
 
-/// The Socket.IO layer, to put in front of the HTTP router, and its handle for the
-/// shutdown.
-pub fn layer(app: AppState) -> (SocketIoLayer, Sockets) {
+/// Puts Socket.IO in front of `router` (on one node, or across the nodes sharing
+/// the app's Redis) and returns its handle for the shutdown.
+pub async fn attach<S>(
+    router: axum::Router<S>,
+    app: &AppState,
+) -> anyhow::Result<(axum::Router<S>, Sockets)>
+where
+    S: Clone + Send + Sync + 'static,
+{
     let settings = app.settings();
     // A recording travels as a binary attachment: base64 (a third larger) while
     // the client is still on HTTP long-polling. Attachments beyond twice the
@@ -238,19 +306,41 @@ pub fn layer(app: AppState) -> (SocketIoLayer, Sockets) {
     let max_payload = settings.max_body_bytes.max(voice_bytes / 3 * 4) as u64;
     let parser = ParserConfig::common().max_incoming_binary_buf_size(2 * voice_bytes);
     let answers = Arc::new(Answers::new());
-    let (layer, io) = SocketIo::builder()
-        .with_state(app)
+    let stop = CancellationToken::new();
+    let builder = SocketIoBuilder::new()
+        .with_state(app.clone())
         .with_state(answers.clone())
         .req_path(SOCKET_PATH)
         .max_payload(max_payload)
         .max_buffer_size(SOCKET_BUFFER)
         .ws_read_buffer_size(WS_READ_BUFFER)
-        .with_parser(parser)
-        .build_layer();
+        .with_parser(parser);
     // Everything happens in the middleware (see [`authenticate`]): the connect
     // handler, run after the `connect` packet has left, has nothing left to do.
-    io.ns("/", (async || {}).with(authenticate));
-    (layer, Sockets { io, answers })
+    let (router, io) = match app.nodes() {
+        None => {
+            let (layer, io) = builder.build_layer();
+            io.ns("/", (async || {}).with(authenticate::<LocalAdapter>));
+            (router.layer(layer), Io::Alone(io))
+        }
+        Some(nodes) => {
+            let adapter = nodes.adapter().await?;
+            let (layer, io) = builder
+                .with_adapter::<ClusterAdapter>(adapter)
+                .build_layer();
+            io.ns("/", (async || {}).with(authenticate::<ClusterAdapter>))
+                .await
+                .map_err(|err| anyhow::anyhow!("starting the Socket.IO Redis adapter: {err}"))?;
+            nodes.follow_cancels(answers.clone(), stop.clone()).await?;
+            (router.layer(layer), Io::Cluster(io))
+        }
+    };
+    Ok((router, Sockets { io, answers, stop }))
+}
+
+/// The room of the sockets following a conversation.
+fn chat_room(chat_id: &str) -> String {
+    format!("chat:{chat_id}")
 }
 
 /// Gives a Socket.IO request a head of its own. hyper parses the URI and the header
@@ -305,8 +395,8 @@ impl std::fmt::Display for Refused {
     }
 }
 
-async fn authenticate(
-    socket: SocketRef,
+async fn authenticate<A: Adapter>(
+    socket: SocketRef<A>,
     State(app): State<AppState>,
     State(answers): State<Arc<Answers>>,
     TryData(auth): TryData<Option<Handshake>>,
@@ -339,23 +429,54 @@ async fn authenticate(
 /// before a handler exists is dropped unheard. The chat page emits `history` the
 /// moment it is connected (after a reload or a reconnect), and on a busy server
 /// that event used to beat a connect handler still waiting for a thread.
-fn listen(socket: &SocketRef) {
-    socket.on("query_text", on_query_text);
-    socket.on("query_voice", on_query_voice);
-    socket.on("history", page::on_history);
-    socket.on("product_click", page::on_product_click);
-    socket.on("cancel", on_cancel);
+fn listen<A: Adapter>(socket: &SocketRef<A>) {
+    socket.on("query_text", on_query_text::<A>);
+    socket.on("query_voice", on_query_voice::<A>);
+    socket.on("history", page::on_history::<A>);
+    socket.on("product_click", page::on_product_click::<A>);
+    socket.on("cancel", on_cancel::<A>);
     socket.on_disconnect(async |Extension(session): Extension<Session>| {
         session.cancel(None);
     });
 }
 
-fn emit_error(socket: &SocketRef, chat_id: Option<String>, error: &ApiError) {
+fn emit_error<A: Adapter>(socket: &SocketRef<A>, chat_id: Option<String>, error: &ApiError) {
     let _ = socket.emit("error", &ErrorMessage::new(chat_id, error, None));
 }
 
-async fn on_query_text(
-    socket: SocketRef,
+/// Sends an event to the socket, then to the other sockets following the
+/// conversation (on every node); the socket's own delivery is what is returned.
+async fn send<A: Adapter, T: Serialize + ?Sized>(
+    socket: &SocketRef<A>,
+    chat_id: &str,
+    event: &'static str,
+    data: &T,
+) -> Result<(), socketioxide::SendError> {
+    let sent = socket.emit(event, data);
+    if chat_id.is_empty() {
+        return sent;
+    }
+    if let Err(err) = socket.to(chat_room(chat_id)).emit(event, data).await {
+        tracing::debug!(error = %err, chat_id, event, "could not reach the conversation's followers");
+    }
+    sent
+}
+
+/// Makes the socket follow a conversation, and tells the conversation's other
+/// followers about the question.
+async fn follow_question<A: Adapter>(socket: &SocketRef<A>, chat_id: &str, query: &str) {
+    socket.join(chat_room(chat_id));
+    if let Err(err) = socket
+        .to(chat_room(chat_id))
+        .emit("question", &QuestionMessage { chat_id, query })
+        .await
+    {
+        tracing::debug!(error = %err, chat_id, "could not reach the conversation's followers");
+    }
+}
+
+async fn on_query_text<A: Adapter>(
+    socket: SocketRef<A>,
     State(app): State<AppState>,
     Extension(session): Extension<Session>,
     TryData(data): TryData<QueryText>,
@@ -381,34 +502,41 @@ async fn on_query_text(
     if let Err(err) = agent::check(&question, app.settings()) {
         return emit_error(&socket, question.chat_id.clone(), &ApiError::from(err));
     }
+    let query = question.query.clone();
     let started = agent::start(&app, question);
     let chat_id = started.chat_id.clone().unwrap_or_default();
     let serial = session.register(&chat_id, started.cancel.clone());
+    if !chat_id.is_empty() {
+        follow_question(&socket, &chat_id, &query).await;
+    }
     relay(&socket, &chat_id, started).await;
     session.finished(&chat_id, serial);
 }
 
-/// Sends an answer's pieces and its end to the socket; stops it if the socket is gone.
-async fn relay(socket: &SocketRef, chat_id: &str, started: Started) {
+/// Sends an answer's pieces and its end to the socket and the conversation's
+/// other followers; stops it if the socket is gone.
+async fn relay<A: Adapter>(socket: &SocketRef<A>, chat_id: &str, started: Started) {
     let mut events = started.events;
     while let Some(event) = events.recv().await {
         let sent = match &event {
-            Event::Chunk(chunk) => socket.emit(
-                "response",
-                &ChunkMessage {
+            Event::Chunk(chunk) => {
+                let piece = ChunkMessage {
                     chat_id,
                     chunk,
                     complete: false,
-                },
-            ),
-            Event::Done(answer) => socket.emit(
-                "response",
-                &FinalMessage {
+                };
+                send(socket, chat_id, "response", &piece).await
+            }
+            Event::Done(answer) => {
+                let done = FinalMessage {
                     answer,
                     complete: true,
-                },
-            ),
-            Event::Failed(failure) => socket.emit("error", &ErrorMessage::from(failure)),
+                };
+                send(socket, chat_id, "response", &done).await
+            }
+            Event::Failed(failure) => {
+                send(socket, chat_id, "error", &ErrorMessage::from(failure)).await
+            }
         };
         if let Err(err) = sent {
             tracing::debug!(error = %err, chat_id, "socket gone: stopping the answer");
@@ -426,8 +554,8 @@ fn rate_limited(session: &Session) -> Result<(), ApiError> {
     })
 }
 
-async fn on_query_voice(
-    socket: SocketRef,
+async fn on_query_voice<A: Adapter>(
+    socket: SocketRef<A>,
     State(app): State<AppState>,
     Extension(session): Extension<Session>,
     TryData(data): TryData<QueryVoice>,
@@ -498,6 +626,7 @@ async fn on_query_voice(
             match agent::check(&question, app.settings()) {
                 Err(err) => emit_error(&socket, Some(chat_id.clone()), &ApiError::from(err)),
                 Ok(()) if sent.is_ok() => {
+                    follow_question(&socket, &chat_id, &question.query).await;
                     let started = agent::start_with(&app, question, cancel);
                     relay(&socket, &chat_id, started).await;
                 }
@@ -508,9 +637,26 @@ async fn on_query_voice(
     session.finished(&chat_id, serial);
 }
 
-async fn on_cancel(Extension(session): Extension<Session>, TryData(data): TryData<Cancel>) {
+/// `cancel {chat_id}` stops the conversation's answer on every node when this
+/// socket follows the conversation, and this socket's own answer in it in any
+/// case; `cancel {}` stops every answer this socket asked for.
+async fn on_cancel<A: Adapter>(
+    socket: SocketRef<A>,
+    State(app): State<AppState>,
+    Extension(session): Extension<Session>,
+    TryData(data): TryData<Cancel>,
+) {
     let chat_id = data.ok().and_then(|c| c.chat_id);
     session.cancel(chat_id.as_deref());
+    let Some(chat_id) = chat_id else { return };
+    let room = chat_room(&chat_id);
+    if !socket.rooms().iter().any(|joined| *joined == room) {
+        return;
+    }
+    session.answers.cancel_chat(&chat_id);
+    if let Some(nodes) = app.nodes() {
+        nodes.cancel(&chat_id).await;
+    }
 }
 
 #[cfg(test)]

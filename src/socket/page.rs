@@ -4,13 +4,14 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use socketioxide::adapter::Adapter;
 use socketioxide::extract::{SocketRef, State, TryData};
 
 use crate::agent::memory::{self, parse_chat_id};
 use crate::app::AppState;
 use crate::error::ApiError;
 
-use super::emit_error;
+use super::{chat_room, emit_error};
 
 /// `history`'s payload.
 #[derive(Debug, Deserialize)]
@@ -31,10 +32,10 @@ struct PageMessage {
 }
 
 /// `history {chat_id}` answers `history {chat_id, messages}` (none for a
-/// conversation that does not exist yet). The chat id is the key: the page keeps
-/// the random one it was given.
-pub(super) async fn on_history(
-    socket: SocketRef,
+/// conversation that does not exist yet), and the socket follows the conversation
+/// from then on. The chat id is the key: the page keeps the random one it chose.
+pub(super) async fn on_history<A: Adapter>(
+    socket: SocketRef<A>,
     State(app): State<AppState>,
     TryData(data): TryData<HistoryRequest>,
 ) {
@@ -45,6 +46,9 @@ pub(super) async fn on_history(
         Ok(chat_id) => chat_id,
         Err(error) => return emit_error(&socket, None, &error),
     };
+    // Following before reading: a question asked in between is both sent live and
+    // read, never neither.
+    socket.join(chat_room(&chat_id));
     let messages = match memory::get(app.db(), &chat_id).await {
         Ok(conversation) => conversation
             .mensajes
@@ -83,8 +87,8 @@ const MAX_CLICK_QUERY_CHARS: usize = 2000;
 
 /// `product_click {chat_id?, producto_id, sku?, query}` records a `click_producto`
 /// event; nothing is sent back unless the payload is malformed.
-pub(super) async fn on_product_click(
-    socket: SocketRef,
+pub(super) async fn on_product_click<A: Adapter>(
+    socket: SocketRef<A>,
     State(app): State<AppState>,
     TryData(data): TryData<ProductClick>,
 ) {

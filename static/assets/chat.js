@@ -1,7 +1,9 @@
 // The customer chat page: asks Tendero over Socket.IO, shows answers as they
 // stream, the products they cite as cards, and sends spoken questions as 16 kHz
 // mono WAV. The conversation id lives in localStorage, so a reload or a
-// reconnect continues the same conversation (its messages are fetched again).
+// reconnect continues the same conversation (its messages are fetched again),
+// and the page's other tabs follow it: a question asked in one shows up, with its
+// answer streaming, in all of them.
 "use strict";
 
 (() => {
@@ -31,7 +33,8 @@
   });
 
   let chatId = localStorage.getItem(STORAGE_KEY);
-  /** The answer streaming now: {item, text, question}. */
+  /** The answer streaming now: {item, text, question, following}; `following`
+   * when another tab (or device) asked it. */
   let current = null;
   /** The spoken question waiting for its transcription: its message item. */
   let pendingVoice = null;
@@ -160,7 +163,8 @@
   });
 
   $("nueva").addEventListener("click", () => {
-    if (current) socket.emit("cancel", { chat_id: chatId });
+    // An answer this tab asked for stops; one another tab asked for goes on there.
+    if (current && !current.following) socket.emit("cancel", { chat_id: chatId });
     localStorage.removeItem(STORAGE_KEY);
     chatId = null;
     list.replaceChildren();
@@ -215,6 +219,25 @@
     }
   });
 
+  // A question asked in this conversation from another tab or device.
+  socket.on("question", (message) => {
+    if (message.chat_id !== chatId || current) return;
+    showNotice("");
+    addMessage("cliente", message.query);
+    current = { item: addMessage("agente", ""), text: "", question: message.query, following: true };
+    current.item.classList.add("escribiendo");
+    busy(true);
+  });
+
+  // Another tab started a new conversation or continued an older one: follow it.
+  window.addEventListener("storage", (event) => {
+    if (event.key !== STORAGE_KEY || event.newValue === chatId || current) return;
+    chatId = event.newValue;
+    list.replaceChildren();
+    showNotice("");
+    if (chatId && socket.connected) socket.emit("history", { chat_id: chatId });
+  });
+
   socket.on("response", (message) => {
     if (!current || !current.item || (chatId && message.chat_id !== chatId)) return;
     if (message.complete) {
@@ -265,7 +288,10 @@
   });
   socket.on("disconnect", () => {
     status.textContent = "Sin conexión: reintentando…";
-    if (current) {
+    if (current && current.following) {
+      // The answer goes on where it was asked; it comes back with the conversation.
+      finish();
+    } else if (current) {
       showNotice("Se perdió la conexión y la respuesta se detuvo. Vuelve a preguntar.");
       if (current.item && !current.text) current.item.remove();
       finish();

@@ -2,9 +2,9 @@
 //! playwright-core through `test_frontend/chat_page.mjs`): streamed answers and
 //! product cards (with the fake Ollama and with the extractive generator), a click
 //! recorded with its question, a reload that keeps the conversation, a server restart
-//! the page reconnects through and continues, cancel, and a question spoken into
-//! Chromium's fake microphone reaching Whisper. Each test saves screenshots under
-//! `test_frontend/screenshots/`.
+//! the page reconnects through and continues, a second tab following the
+//! conversation, cancel, and a question spoken into Chromium's fake microphone
+//! reaching Whisper. Each test saves screenshots under `test_frontend/screenshots/`.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -219,6 +219,42 @@ async fn the_page_streams_answers_with_cards_records_clicks_and_keeps_the_conver
     shows_the_first_exchange(&reloaded, &chat_id, answer);
     page.screenshot("conversacion-tras-recargar").await;
     continues_with_the_history(&mut page, &fake, &chat_id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_tab_follows_the_conversation_asked_in_the_first() {
+    let (app, fake) = with_fake(Backend::Sqlite, |_| {}).await.unwrap();
+    let answer = "La Licuadora Oster 600W [1] cuesta $249.900.";
+    fake.then(Reply::say(answer));
+    let (mut page, _) = Browser::open(&app, None).await;
+    let asked = page.ask("quiero una licuadora").await;
+    let chat_id = asked["chat_id"].as_str().unwrap().to_owned();
+
+    // The second tab shares the first one's storage: it opens on the same
+    // conversation.
+    page.run(json!({"cmd": "open_tab"})).await;
+    let second = page
+        .run(json!({"cmd": "wait_messages", "count": 2, "tab": 1}))
+        .await;
+    shows_the_first_exchange(&second, &chat_id, answer);
+
+    // A question asked in the first tab shows up in the second with its answer,
+    // without a reload.
+    let follow_up = "Sí, tiene cinco velocidades y vaso de vidrio [1].";
+    fake.then(slowly(follow_up));
+    let first = page.ask("¿cuántas velocidades tiene?").await;
+    assert_eq!(last_answer(&first)["text"], follow_up);
+    let second = page
+        .run(json!({"cmd": "wait_messages", "count": 4, "tab": 1}))
+        .await;
+    let messages = second["messages"].as_array().unwrap();
+    assert_eq!(messages[2]["role"], "cliente");
+    assert_eq!(messages[2]["text"], "¿cuántas velocidades tiene?");
+    assert_eq!(messages[3]["text"], follow_up);
+    assert_eq!(messages[3]["cards"], last_answer(&first)["cards"]);
+    assert_eq!(second["chat_id"], chat_id);
+    page.run(json!({"cmd": "screenshot", "name": "segunda-pestana", "tab": 1}))
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,6 +13,7 @@ mod browser;
 mod cli;
 mod clientes;
 mod exportar;
+mod nodes;
 mod ops;
 mod pedidos;
 mod productos;

@@ -1,0 +1,200 @@
+//! Conversations followed from several sockets (a customer's tabs and devices):
+//! on one node, and across two nodes sharing PostgreSQL and Redis
+//! (`TENDERO_REDIS_URL`), with the official socket.io-client. The follower sees
+//! the question and its answer streaming, a socket that does not follow the
+//! conversation cannot stop it, and the follower's `cancel` stops the answer on
+//! the node that writes it.
+
+use std::sync::Arc;
+
+use reqwest::Method;
+use serde_json::json;
+use tempfile::TempDir;
+use tokio::sync::Notify;
+
+use crate::agent::with_fake;
+use crate::fake_ollama::{FakeOllama, Reply, Step};
+use crate::helpers::{Backend, TestApp, postgres_url, spawn_app_with, test_settings};
+use crate::socket_client::SocketClient;
+
+/// The Redis server under test, if configured.
+fn redis_url() -> Option<String> {
+    std::env::var("TENDERO_TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+}
+
+/// Channels of their own for each test's nodes, so that tests sharing one Redis
+/// never hear each other.
+fn fresh_prefix() -> String {
+    format!("tendero-test-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// `follower` follows `chat_id` (as the chat page does after a reload); `asking`
+/// asks in it twice. The follower sees both questions and the first answer whole,
+/// a stranger's `cancel` changes nothing, and the follower's `cancel` stops the
+/// second answer for both and upstream.
+async fn a_conversation_followed_from_another_socket(
+    asking_node: &TestApp,
+    following_node: &TestApp,
+    fake: &FakeOllama,
+) {
+    let chat_id = uuid::Uuid::new_v4().to_string();
+    let mut follower = SocketClient::connect(&following_node.url(""), None).await;
+    let mut stranger = SocketClient::connect(&following_node.url(""), None).await;
+    let mut asking = SocketClient::connect(&asking_node.url(""), None).await;
+    follower.emit("history", json!({"chat_id": chat_id})).await;
+    let (event, history) = follower.next_event().await;
+    assert_eq!(event, "history", "{history}");
+    assert_eq!(history["messages"], json!([]));
+
+    let gate = Arc::new(Notify::new());
+    fake.then(Reply::steps(vec![
+        Step::Text("La Licuadora Oster 600W [1] ".to_owned()),
+        Step::Gate(gate.clone()),
+        Step::Text("cuesta $249.900.".to_owned()),
+    ]));
+    asking.ask("quiero una licuadora", Some(&chat_id)).await;
+    let (event, question) = follower.next_event().await;
+    assert_eq!(event, "question", "{question}");
+    assert_eq!(
+        question,
+        json!({"chat_id": chat_id, "query": "quiero una licuadora"})
+    );
+    let (event, first) = follower.next_event().await;
+    assert_eq!(event, "response", "{first}");
+    assert_eq!(first["chunk"], "La Licuadora Oster 600W [1] ");
+
+    // A socket that never followed the conversation cannot stop it. Its cancel is
+    // handled before its `history` is answered; the answer only goes on after that.
+    stranger.emit("cancel", json!({"chat_id": chat_id})).await;
+    let other_chat = uuid::Uuid::new_v4().to_string();
+    stranger
+        .emit("history", json!({"chat_id": other_chat}))
+        .await;
+    let (event, _) = stranger.next_event().await;
+    assert_eq!(event, "history");
+    gate.notify_one();
+
+    let (asked, followed) = tokio::join!(asking.until_end(), follower.until_end());
+    assert_eq!(asked.last_event, "response", "{}", asked.last);
+    assert_eq!(followed.last_event, "response", "{}", followed.last);
+    assert_eq!(
+        asked.last["response"],
+        "La Licuadora Oster 600W [1] cuesta $249.900."
+    );
+    assert_eq!(followed.last, asked.last);
+    assert_eq!(followed.chunks, asked.chunks[1..]);
+    assert_eq!(followed.last["sources"][0]["sku"], "LIC-600");
+
+    // The follower stops the next answer, wherever it is being written.
+    fake.then(Reply::steps(vec![
+        Step::Text("Claro, ".to_owned()),
+        Step::Stall,
+    ]));
+    asking.ask("¿y en negro?", Some(&chat_id)).await;
+    let (event, question) = follower.next_event().await;
+    assert_eq!(event, "question", "{question}");
+    assert_eq!(question["query"], "¿y en negro?");
+    let (event, _) = follower.next_event().await;
+    assert_eq!(event, "response");
+    follower.emit("cancel", json!({"chat_id": chat_id})).await;
+    let (asked, followed) = tokio::join!(asking.until_end(), follower.until_end());
+    assert_eq!(asked.last_event, "error", "{}", asked.last);
+    assert_eq!(asked.last["code"], "cancelled");
+    assert_eq!(followed.last_event, "error", "{}", followed.last);
+    assert_eq!(followed.last["code"], "cancelled");
+    fake.wait_abandoned(1).await;
+
+    // Both nodes read the same conversation.
+    let conversation = following_node
+        .get(
+            &format!("/api/conversaciones/{chat_id}"),
+            &following_node.admin,
+        )
+        .await
+        .expect(200);
+    let states: Vec<_> = conversation["mensajes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["estado"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(states.len(), 4, "{conversation}");
+    assert_eq!(states[1], "completo");
+    assert_eq!(states[3], "cancelado");
+    assert_eq!(fake.requests().len(), 2);
+
+    // The stranger heard nothing of the conversation: the next thing it sees is
+    // the answer to its own request.
+    stranger
+        .emit("history", json!({"chat_id": other_chat}))
+        .await;
+    let (event, _) = stranger.next_event().await;
+    assert_eq!(event, "history");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customers_tabs_on_one_node_follow_the_same_conversation() {
+    let (app, fake) = with_fake(Backend::Sqlite, |_| {}).await.unwrap();
+    a_conversation_followed_from_another_socket(&app, &app, &fake).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_sharing_redis_carry_a_conversation_and_its_cancel() {
+    let (Some(_), Some(redis)) = (postgres_url(), redis_url()) else {
+        eprintln!(
+            "TENDERO_TEST_DATABASE_URL or TENDERO_TEST_REDIS_URL not set: two-node test not run"
+        );
+        return;
+    };
+    let prefix = fresh_prefix();
+    let (first, fake) = with_fake(Backend::Postgres, |s| {
+        s.redis_url = Some(redis.clone());
+        s.redis_prefix = prefix.clone();
+    })
+    .await
+    .unwrap();
+    let database = first.state.settings().database_url();
+    let ollama = fake.url.clone();
+    let second = spawn_app_with(Backend::Sqlite, |s| {
+        s.database_url = Some(database);
+        s.ollama_url = ollama;
+        s.ollama_model = "fake-chat".to_owned();
+        s.redis_url = Some(redis.clone());
+        s.redis_prefix = prefix.clone();
+    })
+    .await
+    .unwrap();
+    let ready = second
+        .call(Method::GET, "/ready", None, None)
+        .await
+        .expect(200);
+    assert_eq!(ready["components"]["redis"]["status"], "ok", "{ready}");
+    a_conversation_followed_from_another_socket(&first, &second, &fake).await;
+    // The second node is stopped first: the first owns the test database.
+    drop(second);
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_stops_the_start_with_a_clear_error() {
+    let dir = TempDir::new().unwrap();
+    let mut settings = test_settings(&dir);
+    settings.redis_url = Some("redis://:secreto@127.0.0.1:9/0".to_owned());
+    let Err(err) = tendero::app::AppState::build(settings).await else {
+        panic!("the server started without its Redis");
+    };
+    let message = format!("{err:#}");
+    assert!(
+        message.contains("connecting to Redis (redis://:***@127.0.0.1:9/0)"),
+        "{message}"
+    );
+    assert!(!message.contains("secreto"), "{message}");
+
+    let mut settings = test_settings(&dir);
+    settings.redis_url = Some("redis://127.0.0.1:6379?protocol=resp2".to_owned());
+    let Err(err) = tendero::app::AppState::build(settings).await else {
+        panic!("the server started on RESP2");
+    };
+    assert!(format!("{err:#}").contains("needs RESP3"), "{err:#}");
+}
