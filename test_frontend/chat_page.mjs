@@ -6,6 +6,7 @@
 //
 //   {"cmd": "open"}                       load the page, wait until connected
 //   {"cmd": "ask", "text"}                type and send; wait for the whole answer
+//   {"cmd": "send", "text"}               type and send; wait for the first piece
 //   {"cmd": "ask_and_cancel", "text"}     send, press «Detener» at the first piece
 //   {"cmd": "click_card", "index"}        click a product card of the last answer
 //   {"cmd": "reload"}                     reload; wait for the conversation again
@@ -116,6 +117,18 @@ const commands = {
     await idle();
     return { ...(await snapshot()), shown: await page.evaluate(() => window.__shown) };
   },
+  async send({ text }) {
+    await send(text);
+    await page.waitForFunction(
+      () => {
+        const typing = document.querySelector(".escribiendo .texto");
+        return typing && typing.textContent.length > 0;
+      },
+      null,
+      { timeout: WAIT },
+    );
+    return snapshot();
+  },
   async ask_and_cancel({ text }) {
     await send(text);
     await page.waitForFunction(
@@ -182,6 +195,13 @@ const commands = {
     tabs.push(page);
     await page.goto(base + "/");
     await connected();
+    // Once its conversation is shown, the tab follows it (the server joins before
+    // it reads the history it sends).
+    await page.waitForFunction(
+      () => !localStorage.getItem("tendero.chat_id") || document.querySelectorAll("#mensajes > li").length > 0,
+      null,
+      { timeout: WAIT },
+    );
     return snapshot();
   },
   async wait_messages({ count }) {

@@ -148,7 +148,9 @@ pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Readiness>)
                 detail: Some(if reached.is_ok() {
                     "Socket.IO compartido con los demás nodos".to_owned()
                 } else {
-                    "Redis no responde: los demás nodos no reciben los eventos de este".to_owned()
+                    "Redis no responde: las conversaciones no llegan a sus otras pestañas ni a \
+                     otros nodos (reinicia este nodo cuando Redis vuelva)"
+                        .to_owned()
                 }),
             },
         );

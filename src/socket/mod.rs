@@ -47,7 +47,7 @@ use socketioxide::extract::{Extension, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::{ParserConfig, SocketIo, SocketIoBuilder};
 use socketioxide_redis::RedisAdapter;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::agent::memory::{new_chat_id, parse_chat_id};
@@ -444,34 +444,48 @@ fn emit_error<A: Adapter>(socket: &SocketRef<A>, chat_id: Option<String>, error:
     let _ = socket.emit("error", &ErrorMessage::new(chat_id, error, None));
 }
 
-/// Sends an event to the socket, then to the other sockets following the
-/// conversation (on every node); the socket's own delivery is what is returned.
-async fn send<A: Adapter, T: Serialize + ?Sized>(
-    socket: &SocketRef<A>,
-    chat_id: &str,
-    event: &'static str,
-    data: &T,
-) -> Result<(), socketioxide::SendError> {
-    let sent = socket.emit(event, data);
-    if chat_id.is_empty() {
-        return sent;
-    }
-    if let Err(err) = socket.to(chat_room(chat_id)).emit(event, data).await {
-        tracing::debug!(error = %err, chat_id, event, "could not reach the conversation's followers");
-    }
-    sent
+/// A conversation's other followers, for one question and its answer. Their events
+/// leave in order from a task of their own, so that the socket that asked never
+/// waits for them (nor, with several nodes, for Redis); if they fall
+/// [`FOLLOWER_BUFFER`] events behind, the excess is dropped for them.
+struct Followers {
+    sender: mpsc::Sender<(&'static str, serde_json::Value)>,
 }
 
-/// Makes the socket follow a conversation, and tells the conversation's other
-/// followers about the question.
-async fn follow_question<A: Adapter>(socket: &SocketRef<A>, chat_id: &str, query: &str) {
-    socket.join(chat_room(chat_id));
-    if let Err(err) = socket
-        .to(chat_room(chat_id))
-        .emit("question", &QuestionMessage { chat_id, query })
-        .await
-    {
-        tracing::debug!(error = %err, chat_id, "could not reach the conversation's followers");
+/// Events a conversation's followers may be behind the socket that asked.
+const FOLLOWER_BUFFER: usize = 256;
+
+impl Followers {
+    /// Makes the socket follow the conversation and tells the others about the
+    /// question.
+    fn start<A: Adapter>(socket: &SocketRef<A>, chat_id: &str, query: &str) -> Self {
+        socket.join(chat_room(chat_id));
+        let (sender, mut events) = mpsc::channel(FOLLOWER_BUFFER);
+        let to = socket.to(chat_room(chat_id));
+        let chat = chat_id.to_owned();
+        tokio::spawn(async move {
+            while let Some((event, data)) = events.recv().await {
+                if let Err(err) = to.clone().emit(event, &data).await {
+                    tracing::debug!(error = %err, chat_id = chat, event, "could not reach the conversation's followers");
+                }
+            }
+        });
+        let followers = Self { sender };
+        followers.send("question", &QuestionMessage { chat_id, query });
+        followers
+    }
+
+    fn send<T: Serialize + ?Sized>(&self, event: &'static str, data: &T) {
+        let data = match serde_json::to_value(data) {
+            Ok(data) => data,
+            Err(err) => return tracing::warn!(error = %err, event, "unserialisable event"),
+        };
+        if self.sender.try_send((event, data)).is_err() {
+            tracing::debug!(
+                event,
+                "the conversation's followers fell behind: event dropped for them"
+            );
+        }
     }
 }
 
@@ -506,16 +520,32 @@ async fn on_query_text<A: Adapter>(
     let started = agent::start(&app, question);
     let chat_id = started.chat_id.clone().unwrap_or_default();
     let serial = session.register(&chat_id, started.cancel.clone());
-    if !chat_id.is_empty() {
-        follow_question(&socket, &chat_id, &query).await;
-    }
-    relay(&socket, &chat_id, started).await;
+    let followers = (!chat_id.is_empty()).then(|| Followers::start(&socket, &chat_id, &query));
+    relay(&socket, &chat_id, started, followers).await;
     session.finished(&chat_id, serial);
 }
 
-/// Sends an answer's pieces and its end to the socket and the conversation's
-/// other followers; stops it if the socket is gone.
-async fn relay<A: Adapter>(socket: &SocketRef<A>, chat_id: &str, started: Started) {
+/// Sends an answer's pieces and its end to the socket, then to the conversation's
+/// other followers; stops the answer if the socket is gone.
+async fn relay<A: Adapter>(
+    socket: &SocketRef<A>,
+    chat_id: &str,
+    started: Started,
+    followers: Option<Followers>,
+) {
+    fn send<A: Adapter, T: Serialize + ?Sized>(
+        socket: &SocketRef<A>,
+        followers: Option<&Followers>,
+        event: &'static str,
+        data: &T,
+    ) -> Result<(), socketioxide::SendError> {
+        let sent = socket.emit(event, data);
+        if let Some(followers) = followers {
+            followers.send(event, data);
+        }
+        sent
+    }
+    let followers = followers.as_ref();
     let mut events = started.events;
     while let Some(event) = events.recv().await {
         let sent = match &event {
@@ -525,17 +555,17 @@ async fn relay<A: Adapter>(socket: &SocketRef<A>, chat_id: &str, started: Starte
                     chunk,
                     complete: false,
                 };
-                send(socket, chat_id, "response", &piece).await
+                send(socket, followers, "response", &piece)
             }
             Event::Done(answer) => {
                 let done = FinalMessage {
                     answer,
                     complete: true,
                 };
-                send(socket, chat_id, "response", &done).await
+                send(socket, followers, "response", &done)
             }
             Event::Failed(failure) => {
-                send(socket, chat_id, "error", &ErrorMessage::from(failure)).await
+                send(socket, followers, "error", &ErrorMessage::from(failure))
             }
         };
         if let Err(err) = sent {
@@ -626,9 +656,9 @@ async fn on_query_voice<A: Adapter>(
             match agent::check(&question, app.settings()) {
                 Err(err) => emit_error(&socket, Some(chat_id.clone()), &ApiError::from(err)),
                 Ok(()) if sent.is_ok() => {
-                    follow_question(&socket, &chat_id, &question.query).await;
+                    let followers = Followers::start(&socket, &chat_id, &question.query);
                     let started = agent::start_with(&app, question, cancel);
-                    relay(&socket, &chat_id, started).await;
+                    relay(&socket, &chat_id, started, Some(followers)).await;
                 }
                 Ok(()) => cancel.cancel(),
             }
@@ -646,7 +676,17 @@ async fn on_cancel<A: Adapter>(
     Extension(session): Extension<Session>,
     TryData(data): TryData<Cancel>,
 ) {
-    let chat_id = data.ok().and_then(|c| c.chat_id);
+    let chat_id = match data
+        .ok()
+        .and_then(|c| c.chat_id)
+        .as_deref()
+        .map(parse_chat_id)
+    {
+        None => None,
+        Some(Ok(chat_id)) => Some(chat_id),
+        // No answer runs under an invalid id.
+        Some(Err(_)) => return,
+    };
     session.cancel(chat_id.as_deref());
     let Some(chat_id) = chat_id else { return };
     let room = chat_room(&chat_id);

@@ -5,7 +5,8 @@
 //!
 //! Channels are prefixed with `TENDERO_REDIS_PREFIX`, so that several shops can
 //! share one Redis: `{prefix}-socket.io-…` for the adapter, `{prefix}-cancel` for
-//! cancels (the message is the chat id).
+//! cancels (the message is the sending node's id and the chat id; a node skips
+//! its own, already applied).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +28,8 @@ const RESUBSCRIBE_AFTER: Duration = Duration::from_secs(1);
 
 /// A node's link to the others.
 pub struct Nodes {
+    /// This node, in the cancels it sends.
+    id: String,
     client: redis::Client,
     publisher: MultiplexedConnection,
     prefix: String,
@@ -42,6 +45,7 @@ impl Nodes {
             .query_async::<String>(&mut publisher)
             .await?;
         Ok(Self {
+            id: format!("{:016x}", rand::random::<u64>()),
             client,
             publisher,
             prefix: prefix.to_owned(),
@@ -70,12 +74,12 @@ impl Nodes {
         format!("{}-cancel", self.prefix)
     }
 
-    /// Asks every node (this one included) to stop the answers of `chat_id`.
+    /// Asks the other nodes to stop the answers of `chat_id`.
     pub(super) async fn cancel(&self, chat_id: &str) {
         let mut publisher = self.publisher.clone();
         let sent = redis::cmd("PUBLISH")
             .arg(self.cancel_channel())
-            .arg(chat_id)
+            .arg(format!("{} {chat_id}", self.id))
             .query_async::<i64>(&mut publisher)
             .await;
         if let Err(err) = sent {
@@ -106,7 +110,11 @@ impl Nodes {
                             () = stop.cancelled() => return,
                             message = messages.next() => match message {
                                 Some(message) => match message.get_payload::<String>() {
-                                    Ok(chat_id) => answers.cancel_chat(&chat_id),
+                                    Ok(cancel) => match cancel.split_once(' ') {
+                                        Some((from, _)) if from == nodes.id => {}
+                                        Some((_, chat_id)) => answers.cancel_chat(chat_id),
+                                        None => tracing::debug!(cancel, "unreadable cancel"),
+                                    },
                                     Err(err) => tracing::debug!(error = %err, "unreadable cancel"),
                                 },
                                 None => break,

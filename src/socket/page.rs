@@ -46,8 +46,9 @@ pub(super) async fn on_history<A: Adapter>(
         Ok(chat_id) => chat_id,
         Err(error) => return emit_error(&socket, None, &error),
     };
-    // Following before reading: a question asked in between is both sent live and
-    // read, never neither.
+    // Following before reading: every event of the conversation from now on reaches
+    // this socket, so an answer under way that the history misses still ends here
+    // (the page then reads the history again).
     socket.join(chat_room(&chat_id));
     let messages = match memory::get(app.db(), &chat_id).await {
         Ok(conversation) => conversation

@@ -239,7 +239,14 @@
   });
 
   socket.on("response", (message) => {
-    if (!current || !current.item || (chatId && message.chat_id !== chatId)) return;
+    if (message.chat_id !== chatId) return;
+    if (!current) {
+      // An answer this tab joined half-way (opened or switched to meanwhile):
+      // show it whole once it is complete.
+      if (message.complete) socket.emit("history", { chat_id: chatId });
+      return;
+    }
+    if (!current.item) return;
     if (message.complete) {
       setText(current.item, message.response);
       addCards(current.item, message.sources, current.question);
@@ -252,6 +259,14 @@
   });
 
   socket.on("error", (error) => {
+    // Another conversation this socket followed (before a new one was started).
+    if (error.chat_id && error.chat_id !== chatId) return;
+    if (!current && error.chat_id) {
+      // An answer this tab joined half-way ended early: show what was kept.
+      socket.emit("history", { chat_id: chatId });
+      if (error.code !== "cancelled") showNotice(FRIENDLY[error.code] || error.message);
+      return;
+    }
     if (pendingVoice) {
       pendingVoice.remove();
       pendingVoice = null;

@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -15,6 +16,7 @@ use serde_json::{Value, json};
 use tendero::db::entities::evento;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::sync::Notify;
 
 use crate::agent::{stock_shop, with_fake};
 use crate::fake_ollama::{FakeOllama, Reply, Step, words};
@@ -255,6 +257,26 @@ async fn a_second_tab_follows_the_conversation_asked_in_the_first() {
     assert_eq!(second["chat_id"], chat_id);
     page.run(json!({"cmd": "screenshot", "name": "segunda-pestana", "tab": 1}))
         .await;
+
+    // A tab opened while an answer streams shows it whole once it is complete.
+    let gate = Arc::new(Notify::new());
+    fake.then(Reply::steps(vec![
+        Step::Text("Claro, ".to_owned()),
+        Step::Gate(gate.clone()),
+        Step::Text("viene en negro.".to_owned()),
+    ]));
+    page.run(json!({"cmd": "send", "text": "¿y en negro?"}))
+        .await;
+    page.run(json!({"cmd": "open_tab"})).await;
+    gate.notify_one();
+    let third = page
+        .run(json!({"cmd": "wait_messages", "count": 6, "tab": 2}))
+        .await;
+    let messages = third["messages"].as_array().unwrap();
+    assert_eq!(messages[4]["text"], "¿y en negro?");
+    assert_eq!(messages[5]["text"], "Claro, viene en negro.");
+    let first = page.run(json!({"cmd": "wait_messages", "count": 6})).await;
+    assert_eq!(last_answer(&first)["text"], "Claro, viene en negro.");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
