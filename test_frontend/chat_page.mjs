@@ -99,6 +99,17 @@ async function send(text) {
   await page.press("#pregunta", "Enter");
 }
 
+/** Waits until the answer being written shows its first piece. */
+const firstPiece = () =>
+  page.waitForFunction(
+    () => {
+      const typing = document.querySelector(".escribiendo .texto");
+      return typing && typing.textContent.length > 0;
+    },
+    null,
+    { timeout: WAIT },
+  );
+
 const idle = () =>
   page.waitForFunction(() => !document.querySelector(".escribiendo") && document.getElementById("detener").hidden, null, {
     timeout: WAIT,
@@ -119,26 +130,12 @@ const commands = {
   },
   async send({ text }) {
     await send(text);
-    await page.waitForFunction(
-      () => {
-        const typing = document.querySelector(".escribiendo .texto");
-        return typing && typing.textContent.length > 0;
-      },
-      null,
-      { timeout: WAIT },
-    );
+    await firstPiece();
     return snapshot();
   },
   async ask_and_cancel({ text }) {
     await send(text);
-    await page.waitForFunction(
-      () => {
-        const typing = document.querySelector(".escribiendo .texto");
-        return typing && typing.textContent.length > 0;
-      },
-      null,
-      { timeout: WAIT },
-    );
+    await firstPiece();
     await page.click("#detener");
     await idle();
     return snapshot();

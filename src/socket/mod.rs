@@ -27,37 +27,34 @@
 //!   in flight get the grace period to finish, and then every connection is closed
 //!   at the transport, so that clients reconnect (to the next server) on their own.
 
+mod follow;
+mod head;
 pub mod nodes;
 mod page;
+mod session;
 
-use std::collections::HashMap;
-use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+pub use head::own_head;
+pub use session::Sockets;
 
-use axum::extract::OriginalUri;
-use axum::http::{HeaderMap, HeaderValue, Uri};
+use std::sync::Arc;
+
 use bytes::Bytes;
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
 use socketioxide::adapter::{Adapter, Emitter, LocalAdapter};
 use socketioxide::extract::{Extension, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
-use socketioxide::{ParserConfig, SocketIo, SocketIoBuilder};
+use socketioxide::{ParserConfig, SocketIoBuilder};
 use socketioxide_redis::RedisAdapter;
-use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::agent::memory::{new_chat_id, parse_chat_id};
-use crate::agent::wire::{
-    ChunkMessage, ErrorMessage, FinalMessage, QuestionMessage, TranscriptionMessage,
-};
+use crate::agent::wire::{ChunkMessage, ErrorMessage, FinalMessage, TranscriptionMessage};
 use crate::agent::{self, Canal, Event, Question, Started};
 use crate::app::AppState;
-use crate::config::Settings;
 use crate::error::ApiError;
+
+use self::follow::{Followers, chat_room};
+use self::session::{Answers, Io, Session, rate_limited};
 
 /// Socket.IO across nodes: its Redis adapter.
 type ClusterAdapter = RedisAdapter<Emitter>;
@@ -72,9 +69,6 @@ const WS_READ_BUFFER: usize = 1024;
 
 /// Where engine.io answers.
 const SOCKET_PATH: &str = "/socket.io";
-
-/// How long a shutdown waits for connections to close once asked to.
-const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 /// The handshake's `auth` payload.
 #[derive(Debug, Deserialize)]
@@ -108,185 +102,6 @@ struct QueryVoice(VoiceMeta, #[serde(default)] Bytes);
 #[derive(Debug, Default, Deserialize)]
 struct Cancel {
     chat_id: Option<String>,
-}
-
-/// What a socket carries between its events.
-#[derive(Clone)]
-struct Session {
-    staff_id: Option<i64>,
-    limiter: Arc<DefaultDirectRateLimiter>,
-    /// The answers running on this socket, by chat id, with a serial so that a
-    /// finished answer never removes a newer one for the same chat.
-    running: Arc<Mutex<HashMap<String, (u64, CancellationToken)>>>,
-    answers: Arc<Answers>,
-}
-
-/// The answers in flight on every socket of this node: counted, so that a
-/// shutdown lets them finish, and by conversation, for `cancel`.
-struct Answers {
-    running: watch::Sender<usize>,
-    closing: AtomicBool,
-    by_chat: Mutex<HashMap<String, Vec<(u64, CancellationToken)>>>,
-}
-
-/// One answer counted in [`Answers`]; dropping it counts it out.
-struct InFlight(Arc<Answers>);
-
-impl Answers {
-    fn new() -> Self {
-        Self {
-            running: watch::channel(0).0,
-            closing: AtomicBool::new(false),
-            by_chat: Mutex::default(),
-        }
-    }
-
-    /// Stops every answer of `chat_id` on this node.
-    fn cancel_chat(&self, chat_id: &str) {
-        let by_chat = self.by_chat.lock().expect("by_chat lock");
-        for (_, token) in by_chat.get(chat_id).into_iter().flatten() {
-            token.cancel();
-        }
-    }
-
-    /// Counts an answer in, unless the server is shutting down. Counting comes
-    /// before the check, so that [`Sockets::close`] either sees this answer or
-    /// this answer sees the shutdown.
-    fn enter(self: &Arc<Self>) -> Result<InFlight, ApiError> {
-        self.running.send_modify(|n| *n += 1);
-        let entered = InFlight(self.clone());
-        if self.closing.load(Ordering::SeqCst) {
-            return Err(ApiError::ShuttingDown);
-        }
-        Ok(entered)
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.running.send_modify(|n| *n -= 1);
-    }
-}
-
-/// The Socket.IO server, on one node or on several.
-#[derive(Clone)]
-enum Io {
-    Alone(SocketIo<LocalAdapter>),
-    Cluster(SocketIo<ClusterAdapter>),
-}
-
-impl Io {
-    async fn close(&self) {
-        match self {
-            Self::Alone(io) => io.close().await,
-            Self::Cluster(io) => io.close().await,
-        }
-    }
-}
-
-/// The Socket.IO side of a running server, for its shutdown.
-#[derive(Clone)]
-pub struct Sockets {
-    io: Io,
-    answers: Arc<Answers>,
-    /// Stops following the other nodes' cancels.
-    stop: CancellationToken,
-}
-
-impl Sockets {
-    /// From now on new questions are refused with `shutting_down`.
-    pub fn stop_accepting(&self) {
-        self.answers.closing.store(true, Ordering::SeqCst);
-    }
-
-    /// Refuses new questions, waits up to `grace` for the answers in flight, then
-    /// closes every connection at the transport: clients see the transport close
-    /// (not a server disconnect) and reconnect on their own.
-    pub async fn close(&self, grace: Duration) {
-        self.stop_accepting();
-        let mut running = self.answers.running.subscribe();
-        if tokio::time::timeout(grace, running.wait_for(|n| *n == 0))
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                answers = *running.borrow(),
-                "grace period over: closing Socket.IO connections with answers still running"
-            );
-        }
-        if tokio::time::timeout(CLOSE_WAIT, self.io.close())
-            .await
-            .is_err()
-        {
-            tracing::warn!("Socket.IO connections still closing: leaving them to the exit");
-        }
-        self.stop.cancel();
-    }
-}
-
-static SERIAL: AtomicU64 = AtomicU64::new(0);
-
-impl Session {
-    fn new(staff_id: Option<i64>, settings: &Settings, answers: Arc<Answers>) -> Self {
-        let per_minute =
-            NonZeroU32::new(settings.chat_rate_limit_per_minute).unwrap_or(NonZeroU32::MIN);
-        let burst = NonZeroU32::new(settings.chat_rate_limit_burst).unwrap_or(NonZeroU32::MIN);
-        Self {
-            staff_id,
-            limiter: Arc::new(RateLimiter::direct(
-                Quota::per_minute(per_minute).allow_burst(burst),
-            )),
-            running: Arc::default(),
-            answers,
-        }
-    }
-
-    /// Notes a running answer; a newer one for the same chat on this socket
-    /// replaces (and stops) it.
-    fn register(&self, chat_id: &str, token: CancellationToken) -> u64 {
-        let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
-        self.answers
-            .by_chat
-            .lock()
-            .expect("by_chat lock")
-            .entry(chat_id.to_owned())
-            .or_default()
-            .push((serial, token.clone()));
-        let earlier = self
-            .running
-            .lock()
-            .expect("running lock")
-            .insert(chat_id.to_owned(), (serial, token));
-        if let Some((_, token)) = earlier {
-            token.cancel();
-        }
-        serial
-    }
-
-    fn finished(&self, chat_id: &str, serial: u64) {
-        {
-            let mut running = self.running.lock().expect("running lock");
-            if running.get(chat_id).is_some_and(|(s, _)| *s == serial) {
-                running.remove(chat_id);
-            }
-        }
-        let mut by_chat = self.answers.by_chat.lock().expect("by_chat lock");
-        if let Some(answers) = by_chat.get_mut(chat_id) {
-            answers.retain(|(s, _)| *s != serial);
-            if answers.is_empty() {
-                by_chat.remove(chat_id);
-            }
-        }
-    }
-
-    fn cancel(&self, chat_id: Option<&str>) {
-        let running = self.running.lock().expect("running lock");
-        for (id, (_, token)) in running.iter() {
-            if chat_id.is_none_or(|wanted| wanted == id) {
-                token.cancel();
-            }
-        }
-    }
 }
 
 /// Puts Socket.IO in front of `router` (on one node, or across the nodes sharing
@@ -336,53 +151,6 @@ where
         }
     };
     Ok((router, Sockets { io, answers, stop }))
-}
-
-/// The room of the sockets following a conversation.
-fn chat_room(chat_id: &str) -> String {
-    format!("chat:{chat_id}")
-}
-
-/// Gives a Socket.IO request a head of its own. hyper parses the URI and the header
-/// values as slices of the buffer it read the request into (16 KiB once grown), and
-/// engine.io keeps a connection's handshake head for the connection's whole life:
-/// with it, that whole buffer. Copied, the head costs what it holds and the buffer
-/// is freed after the upgrade (measured: README, Benchmarks). Other requests pass
-/// untouched.
-pub async fn own_head(mut req: axum::extract::Request) -> axum::extract::Request {
-    let ours = req
-        .uri()
-        .path()
-        .strip_prefix(SOCKET_PATH)
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
-    if !ours {
-        return req;
-    }
-    if let Ok(uri) = req.uri().to_string().parse::<Uri>() {
-        // The router has already noted the URI it routed by (another slice).
-        if let Some(original) = req.extensions_mut().get_mut::<OriginalUri>() {
-            original.0 = uri.clone();
-        }
-        *req.uri_mut() = uri;
-    }
-    let headers: HeaderMap = req
-        .headers()
-        .iter()
-        .map(|(name, value)| {
-            // Names are already owned (hyper copies them); a value that would not
-            // copy (never, for one hyper parsed) is kept as it is.
-            let copy = HeaderValue::from_bytes(value.as_bytes()).map_or_else(
-                |_| value.clone(),
-                |mut copy| {
-                    copy.set_sensitive(value.is_sensitive());
-                    copy
-                },
-            );
-            (name.clone(), copy)
-        })
-        .collect();
-    *req.headers_mut() = headers;
-    req
 }
 
 /// Why a handshake was refused (sent to the client as `connect_error`).
@@ -442,51 +210,6 @@ fn listen<A: Adapter>(socket: &SocketRef<A>) {
 
 fn emit_error<A: Adapter>(socket: &SocketRef<A>, chat_id: Option<String>, error: &ApiError) {
     let _ = socket.emit("error", &ErrorMessage::new(chat_id, error, None));
-}
-
-/// A conversation's other followers, for one question and its answer. Their events
-/// leave in order from a task of their own, so that the socket that asked never
-/// waits for them (nor, with several nodes, for Redis); if they fall
-/// [`FOLLOWER_BUFFER`] events behind, the excess is dropped for them.
-struct Followers {
-    sender: mpsc::Sender<(&'static str, serde_json::Value)>,
-}
-
-/// Events a conversation's followers may be behind the socket that asked.
-const FOLLOWER_BUFFER: usize = 256;
-
-impl Followers {
-    /// Makes the socket follow the conversation and tells the others about the
-    /// question.
-    fn start<A: Adapter>(socket: &SocketRef<A>, chat_id: &str, query: &str) -> Self {
-        socket.join(chat_room(chat_id));
-        let (sender, mut events) = mpsc::channel(FOLLOWER_BUFFER);
-        let to = socket.to(chat_room(chat_id));
-        let chat = chat_id.to_owned();
-        tokio::spawn(async move {
-            while let Some((event, data)) = events.recv().await {
-                if let Err(err) = to.clone().emit(event, &data).await {
-                    tracing::debug!(error = %err, chat_id = chat, event, "could not reach the conversation's followers");
-                }
-            }
-        });
-        let followers = Self { sender };
-        followers.send("question", &QuestionMessage { chat_id, query });
-        followers
-    }
-
-    fn send<T: Serialize + ?Sized>(&self, event: &'static str, data: &T) {
-        let data = match serde_json::to_value(data) {
-            Ok(data) => data,
-            Err(err) => return tracing::warn!(error = %err, event, "unserialisable event"),
-        };
-        if self.sender.try_send((event, data)).is_err() {
-            tracing::debug!(
-                event,
-                "the conversation's followers fell behind: event dropped for them"
-            );
-        }
-    }
 }
 
 async fn on_query_text<A: Adapter>(
@@ -573,15 +296,6 @@ async fn relay<A: Adapter>(
             started.cancel.cancel();
         }
     }
-}
-
-fn rate_limited(session: &Session) -> Result<(), ApiError> {
-    session.limiter.check().map_err(|not_until| {
-        let wait = not_until.wait_time_from(DefaultClock::default().now());
-        ApiError::RateLimited {
-            retry_after_secs: wait.as_secs().max(1),
-        }
-    })
 }
 
 async fn on_query_voice<A: Adapter>(
@@ -696,79 +410,5 @@ async fn on_cancel<A: Adapter>(
     session.answers.cancel_chat(&chat_id);
     if let Some(nodes) = app.nodes() {
         nodes.cancel(&chat_id).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use axum::body::Body;
-    use axum::extract::{OriginalUri, Request};
-    use axum::http::{HeaderValue, Uri};
-    use bytes::Bytes;
-
-    use super::own_head;
-
-    /// A request whose URI and header values are slices of one read buffer, as
-    /// hyper parses them, and that buffer.
-    fn parsed(path: &str) -> (Bytes, Request) {
-        let key = "dGhlIHNhbXBsZSBub25jZQ==";
-        let buffer = Bytes::from(format!("{path}{key}bearer-xyz"));
-        let (end, key_end) = (path.len(), path.len() + key.len());
-        let uri = Uri::from_maybe_shared(buffer.slice(..end)).unwrap();
-        let mut auth = HeaderValue::from_maybe_shared(buffer.slice(key_end..)).unwrap();
-        auth.set_sensitive(true);
-        let mut req = Request::builder()
-            .uri(uri.clone())
-            .header(
-                "sec-websocket-key",
-                HeaderValue::from_maybe_shared(buffer.slice(end..key_end)).unwrap(),
-            )
-            .header("x-custom", auth)
-            .header("accept-language", "es-CO")
-            .header("accept-language", "es;q=0.8")
-            .body(Body::empty())
-            .unwrap();
-        req.extensions_mut().insert(OriginalUri(uri));
-        (buffer, req)
-    }
-
-    /// Whether any part of the request's head still points into `buffer`.
-    fn shares(buffer: &Bytes, req: &Request) -> bool {
-        let range = buffer.as_ptr_range();
-        let original = req.extensions().get::<OriginalUri>().unwrap();
-        std::iter::once(req.uri().path().as_ptr())
-            .chain(std::iter::once(original.0.path().as_ptr()))
-            .chain(req.headers().values().map(|v| v.as_bytes().as_ptr()))
-            .any(|p| range.contains(&p))
-    }
-
-    #[tokio::test]
-    async fn a_socket_request_gets_a_head_of_its_own() {
-        let path = "/socket.io/?EIO=4&transport=websocket";
-        let (buffer, req) = parsed(path);
-        assert!(shares(&buffer, &req), "the fixture must share its buffer");
-        let req = own_head(req).await;
-        assert!(!shares(&buffer, &req));
-        assert_eq!(req.uri().to_string(), path);
-        let original = req.extensions().get::<OriginalUri>().unwrap();
-        assert_eq!(original.0.to_string(), path);
-        assert_eq!(
-            req.headers()["sec-websocket-key"],
-            "dGhlIHNhbXBsZSBub25jZQ=="
-        );
-        assert_eq!(req.headers()["x-custom"], "bearer-xyz");
-        assert!(req.headers()["x-custom"].is_sensitive());
-        let languages: Vec<_> = req.headers().get_all("accept-language").iter().collect();
-        assert_eq!(languages, ["es-CO", "es;q=0.8"]);
-        assert_eq!(req.headers().len(), 4);
-    }
-
-    #[tokio::test]
-    async fn other_requests_pass_untouched() {
-        for path in ["/api/productos?q=camion", "/socket.iox/"] {
-            let (buffer, req) = parsed(path);
-            let req = own_head(req).await;
-            assert!(shares(&buffer, &req), "{path}");
-        }
     }
 }

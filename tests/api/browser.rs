@@ -223,14 +223,22 @@ async fn the_page_streams_answers_with_cards_records_clicks_and_keeps_the_conver
     continues_with_the_history(&mut page, &fake, &chat_id).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_tab_follows_the_conversation_asked_in_the_first() {
+/// The answer the fake gives [`after_a_first_question`].
+const FIRST_ANSWER: &str = "La Licuadora Oster 600W [1] cuesta $249.900.";
+
+/// A page that asked "quiero una licuadora" and got [`FIRST_ANSWER`]; its chat id.
+async fn after_a_first_question() -> (TestApp, FakeOllama, Browser, String) {
     let (app, fake) = with_fake(Backend::Sqlite, |_| {}).await.unwrap();
-    let answer = "La Licuadora Oster 600W [1] cuesta $249.900.";
-    fake.then(Reply::say(answer));
+    fake.then(Reply::say(FIRST_ANSWER));
     let (mut page, _) = Browser::open(&app, None).await;
     let asked = page.ask("quiero una licuadora").await;
     let chat_id = asked["chat_id"].as_str().unwrap().to_owned();
+    (app, fake, page, chat_id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_tab_follows_the_conversation_asked_in_the_first() {
+    let (_app, fake, mut page, chat_id) = after_a_first_question().await;
 
     // The second tab shares the first one's storage: it opens on the same
     // conversation.
@@ -238,7 +246,7 @@ async fn a_second_tab_follows_the_conversation_asked_in_the_first() {
     let second = page
         .run(json!({"cmd": "wait_messages", "count": 2, "tab": 1}))
         .await;
-    shows_the_first_exchange(&second, &chat_id, answer);
+    shows_the_first_exchange(&second, &chat_id, FIRST_ANSWER);
 
     // A question asked in the first tab shows up in the second with its answer,
     // without a reload.
@@ -281,12 +289,7 @@ async fn a_second_tab_follows_the_conversation_asked_in_the_first() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_server_restart_the_page_reconnects_and_continues_the_conversation() {
-    let (app, fake) = with_fake(Backend::Sqlite, |_| {}).await.unwrap();
-    let answer = "La Licuadora Oster 600W [1] cuesta $249.900.";
-    fake.then(Reply::say(answer));
-    let (mut page, _) = Browser::open(&app, None).await;
-    let asked = page.ask("quiero una licuadora").await;
-    let chat_id = asked["chat_id"].as_str().unwrap().to_owned();
+    let (app, fake, mut page, chat_id) = after_a_first_question().await;
 
     // The server goes away (as in a deploy): the page says it is retrying.
     let stopped = app.stop_for_restart().await;
@@ -300,7 +303,7 @@ async fn after_a_server_restart_the_page_reconnects_and_continues_the_conversati
     let _app = stopped.start().await;
     let back = page.run(json!({"cmd": "wait_online"})).await;
     assert_eq!(back["status"], "Conectado");
-    shows_the_first_exchange(&back, &chat_id, answer);
+    shows_the_first_exchange(&back, &chat_id, FIRST_ANSWER);
     // The conversation goes on with the new server.
     continues_with_the_history(&mut page, &fake, &chat_id).await;
     page.screenshot("reconectada").await;
