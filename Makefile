@@ -44,6 +44,8 @@ run: deps build page
 
 ## make test: install what is missing and run every test (release profile, shared with make run)
 test: deps test-frontend test-audio
+	@# The Redis restart test runs a redis-server of its own.
+	@bash scripts/install-deps.sh redis-server
 	@bash scripts/fetch-minilm.sh $(MINILM_DIR)
 	@test -f "$(WHISPER_TEST_MODEL)" || { echo "error: the test Whisper model (shared/data/whisper/for-tests-ggml-tiny.bin) was not found: set WHISPER_TEST_MODEL" >&2; exit 1; }
 	TENDERO_TEST_MINILM_DIR=$(MINILM_DIR) TENDERO_TEST_WHISPER_MODEL=$(WHISPER_TEST_MODEL) OMP_NUM_THREADS=1 \

@@ -149,7 +149,7 @@ pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Readiness>)
                     "Socket.IO compartido con los demás nodos".to_owned()
                 } else {
                     "Redis no responde: las conversaciones no llegan a sus otras pestañas ni a \
-                     otros nodos (reinicia este nodo cuando Redis vuelva)"
+                     otros nodos hasta que vuelva (el nodo se reconecta solo)"
                         .to_owned()
                 }),
             },

@@ -44,7 +44,7 @@ use socketioxide::adapter::{Adapter, Emitter, LocalAdapter};
 use socketioxide::extract::{Extension, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::{ParserConfig, SocketIoBuilder};
-use socketioxide_redis::RedisAdapter;
+use socketioxide_redis::CustomRedisAdapter;
 use tokio_util::sync::CancellationToken;
 
 use crate::agent::memory::{new_chat_id, parse_chat_id};
@@ -56,8 +56,8 @@ use crate::error::ApiError;
 use self::follow::{Followers, chat_room};
 use self::session::{Answers, Io, Session, rate_limited};
 
-/// Socket.IO across nodes: its Redis adapter.
-type ClusterAdapter = RedisAdapter<Emitter>;
+/// Socket.IO across nodes: its Redis adapter, over the node's link to Redis.
+type ClusterAdapter = CustomRedisAdapter<Emitter, nodes::Link>;
 
 /// Packets a socket may have waiting to be written before emits fail.
 const SOCKET_BUFFER: usize = 1024;
@@ -139,7 +139,7 @@ where
             (router.layer(layer), Io::Alone(io))
         }
         Some(nodes) => {
-            let adapter = nodes.adapter().await?;
+            let adapter = nodes.adapter();
             let (layer, io) = builder
                 .with_adapter::<ClusterAdapter>(adapter)
                 .build_layer();

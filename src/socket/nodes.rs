@@ -8,14 +8,17 @@
 //! cancels (the message is the sending node's id and the chat id; a node skips
 //! its own, already applied).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::Context;
-use futures::StreamExt;
-use redis::aio::{MultiplexedConnection, PubSub};
-use socketioxide_redis::drivers::redis::RedisDriver;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, PushInfo, PushKind, RedisError, Value};
+use socketioxide_redis::drivers::{ChanItem, Driver, MessageStream};
 use socketioxide_redis::{RedisAdapterConfig, RedisAdapterCtr};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::Answers;
@@ -23,15 +26,25 @@ use super::Answers;
 /// How long `/ready` waits for Redis.
 const PING_WAIT: Duration = Duration::from_secs(1);
 
-/// How long a node waits before subscribing again after losing Redis.
-const RESUBSCRIBE_AFTER: Duration = Duration::from_secs(1);
+/// How often a node checks its link to Redis. A check on a lost link starts
+/// reconnecting it, so a node finds Redis again at most this long after it is back
+/// (besides the reconnections the link tries by itself as soon as it is lost).
+const WATCH_EVERY: Duration = Duration::from_secs(2);
+
+/// Reconnection attempts right after losing Redis, and the longest pause between
+/// two; the watch above takes over once they are spent. They also bound how long
+/// a node tries to reach Redis at start before it gives up.
+const RECONNECT_ATTEMPTS: usize = 3;
+const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(500);
+
+/// Messages from the other nodes' cancels waiting to be applied.
+const CANCEL_BUFFER: usize = 256;
 
 /// A node's link to the others.
 pub struct Nodes {
     /// This node, in the cancels it sends.
     id: String,
-    client: redis::Client,
-    publisher: MultiplexedConnection,
+    link: Link,
     prefix: String,
 }
 
@@ -40,34 +53,28 @@ impl Nodes {
     /// (Redis 6 or later): it is asked for unless the URL says otherwise.
     pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<Self> {
         let client = redis::Client::open(with_resp3(url)?)?;
-        let mut publisher = client.get_multiplexed_async_connection().await?;
-        redis::cmd("PING")
-            .query_async::<String>(&mut publisher)
-            .await?;
+        let link = Link::open(client).await?;
+        link.ping().await?;
         Ok(Self {
             id: format!("{:016x}", rand::random::<u64>()),
-            client,
-            publisher,
+            link,
             prefix: prefix.to_owned(),
         })
     }
 
     /// Whether Redis answers, within a second.
     pub async fn ping(&self) -> anyhow::Result<()> {
-        let mut publisher = self.publisher.clone();
-        let ping = redis::cmd("PING");
-        tokio::time::timeout(PING_WAIT, ping.query_async::<String>(&mut publisher))
+        tokio::time::timeout(PING_WAIT, self.link.ping())
             .await
             .context("Redis did not answer within a second")??;
         Ok(())
     }
 
-    /// What Socket.IO's Redis adapter is built from (one per server).
-    pub(super) async fn adapter(&self) -> anyhow::Result<RedisAdapterCtr<RedisDriver>> {
+    /// What Socket.IO's Redis adapter is built from (one per server). It shares the
+    /// node's link, and with it the link's reconnections.
+    pub(super) fn adapter(&self) -> RedisAdapterCtr<Link> {
         let config = RedisAdapterConfig::new().with_prefix(format!("{}-socket.io", self.prefix));
-        RedisAdapterCtr::new_with_redis_config(&self.client, config)
-            .await
-            .context("starting the Socket.IO Redis adapter")
+        RedisAdapterCtr::new_with_driver(self.link.clone(), config)
     }
 
     fn cancel_channel(&self) -> String {
@@ -76,11 +83,12 @@ impl Nodes {
 
     /// Asks the other nodes to stop the answers of `chat_id`.
     pub(super) async fn cancel(&self, chat_id: &str) {
-        let mut publisher = self.publisher.clone();
-        let sent = redis::cmd("PUBLISH")
-            .arg(self.cancel_channel())
-            .arg(format!("{} {chat_id}", self.id))
-            .query_async::<i64>(&mut publisher)
+        let sent = self
+            .link
+            .publish(
+                self.cancel_channel(),
+                format!("{} {chat_id}", self.id).into_bytes(),
+            )
             .await;
         if let Err(err) = sent {
             tracing::warn!(error = %err, chat_id, "could not send a cancel to the other nodes");
@@ -88,58 +96,165 @@ impl Nodes {
     }
 
     /// Subscribes to the other nodes' cancels (before returning, so that none sent
-    /// from now on is missed), then applies them to this node's answers until
-    /// `stop`. A lost subscription is renewed.
+    /// from now on is missed) and applies them to this node's answers until `stop`;
+    /// meanwhile watches the link, so that a lost one is found again.
     pub(super) async fn follow_cancels(
         self: &Arc<Self>,
         answers: Arc<Answers>,
         stop: CancellationToken,
     ) -> anyhow::Result<()> {
-        let first = self
-            .subscribe()
+        let mut cancels = self
+            .link
+            .subscribe(self.cancel_channel(), CANCEL_BUFFER)
             .await
             .context("subscribing to the other nodes' cancels")?;
         let nodes = Arc::clone(self);
+        let stopped = stop.clone();
         tokio::spawn(async move {
-            let mut pubsub = Some(first);
             loop {
-                if let Some(subscribed) = pubsub.take() {
-                    let mut messages = subscribed.into_on_message();
-                    loop {
-                        tokio::select! {
-                            () = stop.cancelled() => return,
-                            message = messages.next() => match message {
-                                Some(message) => match message.get_payload::<String>() {
-                                    Ok(cancel) => match cancel.split_once(' ') {
-                                        Some((from, _)) if from == nodes.id => {}
-                                        Some((_, chat_id)) => answers.cancel_chat(chat_id),
-                                        None => tracing::debug!(cancel, "unreadable cancel"),
-                                    },
-                                    Err(err) => tracing::debug!(error = %err, "unreadable cancel"),
-                                },
-                                None => break,
-                            },
-                        }
-                    }
-                    tracing::warn!("lost the Redis subscription to cancels: subscribing again");
+                let (_, payload) = tokio::select! {
+                    () = stopped.cancelled() => return,
+                    message = futures::StreamExt::next(&mut cancels) => match message {
+                        Some(message) => message,
+                        None => return,
+                    },
+                };
+                match std::str::from_utf8(&payload).map(|cancel| cancel.split_once(' ')) {
+                    Ok(Some((from, _))) if from == nodes.id => {}
+                    Ok(Some((_, chat_id))) => answers.cancel_chat(chat_id),
+                    _ => tracing::debug!(?payload, "unreadable cancel"),
                 }
+            }
+        });
+        let nodes = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut reached = true;
+            loop {
                 tokio::select! {
                     () = stop.cancelled() => return,
-                    () = tokio::time::sleep(RESUBSCRIBE_AFTER) => {}
+                    () = tokio::time::sleep(WATCH_EVERY) => {}
                 }
-                match nodes.subscribe().await {
-                    Ok(subscribed) => pubsub = Some(subscribed),
-                    Err(err) => tracing::warn!(error = %err, "Redis still unreachable"),
+                let now = nodes.ping().await;
+                match (&now, reached) {
+                    (Err(err), true) => tracing::warn!(
+                        error = %format!("{err:#}"),
+                        "lost Redis: other nodes and tabs hear nothing from this node until it is back"
+                    ),
+                    (Ok(()), false) => {
+                        tracing::info!(
+                            "Redis is back: conversations are followed across nodes again"
+                        );
+                    }
+                    _ => {}
                 }
+                reached = now.is_ok();
             }
         });
         Ok(())
     }
+}
 
-    async fn subscribe(&self) -> redis::RedisResult<PubSub> {
-        let mut pubsub = self.client.get_async_pubsub().await?;
-        pubsub.subscribe(self.cancel_channel()).await?;
-        Ok(pubsub)
+/// A node's one connection to Redis, for its commands and its subscriptions (the
+/// Socket.IO adapter's channels and the cancels). When Redis goes away the
+/// connection is made again and every channel subscribed again; messages
+/// published meanwhile are lost, as Redis pub/sub keeps none.
+#[derive(Clone)]
+pub struct Link {
+    conn: ConnectionManager,
+    /// Where each subscribed channel's messages go.
+    channels: Arc<RwLock<HashMap<String, mpsc::Sender<ChanItem>>>>,
+}
+
+impl Link {
+    async fn open(client: redis::Client) -> redis::RedisResult<Self> {
+        let channels: Arc<RwLock<HashMap<String, mpsc::Sender<ChanItem>>>> = Arc::default();
+        let routes = Arc::clone(&channels);
+        let config = ConnectionManagerConfig::new()
+            .set_push_sender(move |push: PushInfo| {
+                deliver(&routes, push);
+                Ok::<(), Infallible>(())
+            })
+            .set_automatic_resubscription()
+            .set_number_of_retries(RECONNECT_ATTEMPTS)
+            .set_max_delay(RECONNECT_MAX_DELAY);
+        let conn = client.get_connection_manager_with_config(config).await?;
+        Ok(Self { conn, channels })
+    }
+
+    async fn ping(&self) -> redis::RedisResult<()> {
+        redis::cmd("PING")
+            .query_async::<String>(&mut self.conn.clone())
+            .await
+            .map(drop)
+    }
+}
+
+/// Hands a message from Redis to its channel's subscriber, without waiting: a
+/// subscriber that has fallen that far behind loses it.
+fn deliver(channels: &RwLock<HashMap<String, mpsc::Sender<ChanItem>>>, push: PushInfo) {
+    match push.kind {
+        PushKind::Message => {}
+        PushKind::Disconnection => {
+            tracing::warn!("the connection to Redis closed: reconnecting");
+            return;
+        }
+        _ => return,
+    }
+    let mut data = push.data.into_iter();
+    let (Some(Value::BulkString(channel)), Some(Value::BulkString(message))) =
+        (data.next(), data.next())
+    else {
+        return;
+    };
+    let Ok(channel) = String::from_utf8(channel) else {
+        return;
+    };
+    let channels = channels.read().expect("channels lock");
+    if let Some(subscriber) = channels.get(&channel)
+        && let Err(err) = subscriber.try_send((channel.clone(), message))
+    {
+        tracing::warn!(channel, error = %err, "a Redis message was dropped");
+    }
+}
+
+impl Driver for Link {
+    type Error = RedisError;
+
+    async fn publish(&self, chan: String, val: Vec<u8>) -> Result<(), Self::Error> {
+        self.conn.clone().publish::<_, _, Value>(chan, val).await?;
+        Ok(())
+    }
+
+    async fn subscribe(
+        &self,
+        chan: String,
+        size: usize,
+    ) -> Result<MessageStream<ChanItem>, Self::Error> {
+        // Routed before subscribing, so that the first message finds its way.
+        let (sender, receiver) = mpsc::channel(size);
+        self.channels
+            .write()
+            .expect("channels lock")
+            .insert(chan.clone(), sender);
+        if let Err(err) = self.conn.clone().subscribe(&chan).await {
+            self.channels.write().expect("channels lock").remove(&chan);
+            return Err(err);
+        }
+        Ok(MessageStream::new(receiver))
+    }
+
+    async fn unsubscribe(&self, chan: String) -> Result<(), Self::Error> {
+        self.channels.write().expect("channels lock").remove(&chan);
+        self.conn.clone().unsubscribe(chan).await
+    }
+
+    async fn num_serv(&self, chan: &str) -> Result<u16, Self::Error> {
+        let (_, count): (String, u16) = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(chan)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(count)
     }
 }
 

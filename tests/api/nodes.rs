@@ -5,11 +5,14 @@
 //! conversation cannot stop it, and the follower's `cancel` stops the answer on
 //! the node that writes it.
 
+use std::process::Stdio;
 use std::sync::Arc;
+use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::json;
 use tempfile::TempDir;
+use tokio::process::{Child, Command};
 use tokio::sync::Notify;
 
 use crate::agent::with_fake;
@@ -39,6 +42,8 @@ async fn a_conversation_followed_from_another_socket(
     following_node: &TestApp,
     fake: &FakeOllama,
 ) {
+    let requests = fake.requests().len();
+    let abandoned = fake.abandoned();
     let chat_id = uuid::Uuid::new_v4().to_string();
     let mut follower = SocketClient::connect(&following_node.url(""), None).await;
     let mut stranger = SocketClient::connect(&following_node.url(""), None).await;
@@ -104,7 +109,7 @@ async fn a_conversation_followed_from_another_socket(
     assert_eq!(asked.last["code"], "cancelled");
     assert_eq!(followed.last_event, "error", "{}", followed.last);
     assert_eq!(followed.last["code"], "cancelled");
-    fake.wait_abandoned(1).await;
+    fake.wait_abandoned(abandoned + 1).await;
 
     // Both nodes read the same conversation.
     let conversation = following_node
@@ -123,7 +128,7 @@ async fn a_conversation_followed_from_another_socket(
     assert_eq!(states.len(), 4, "{conversation}");
     assert_eq!(states[1], "completo");
     assert_eq!(states[3], "cancelado");
-    assert_eq!(fake.requests().len(), 2);
+    assert_eq!(fake.requests().len(), requests + 2);
 
     // The stranger heard nothing of the conversation: the next thing it sees is
     // the answer to its own request.
@@ -171,6 +176,119 @@ async fn two_nodes_sharing_redis_carry_a_conversation_and_its_cancel() {
         .await
         .expect(200);
     assert_eq!(ready["components"]["redis"]["status"], "ok", "{ready}");
+    a_conversation_followed_from_another_socket(&first, &second, &fake).await;
+    // The second node is stopped first: the first owns the test database.
+    drop(second);
+}
+
+/// A Redis server of the test's own, which it stops and starts again.
+struct OwnRedis {
+    port: u16,
+    server: Option<Child>,
+}
+
+impl OwnRedis {
+    async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut redis = Self { port, server: None };
+        redis.run().await;
+        redis
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server and returns once it accepts connections.
+    async fn run(&mut self) {
+        let server = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--port", &self.port.to_string()])
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("starting redis-server (Debian's redis-server package; make test installs it)");
+        self.server = Some(server);
+        for _ in 0..500 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("redis-server did not listen on port {}", self.port);
+    }
+
+    /// Kills the server, as a crash would.
+    async fn kill(&mut self) {
+        let mut server = self.server.take().expect("a running server");
+        server.kill().await.unwrap();
+    }
+}
+
+/// Polls `node`'s `/ready` until Redis is reported `status`.
+async fn until_redis_is(node: &TestApp, status: &str) {
+    for _ in 0..500 {
+        let ready = node.call(Method::GET, "/ready", None, None).await;
+        if ready.body["components"]["redis"]["status"] == status {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("/ready never reported Redis {status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_find_each_other_again_after_redis_restarts() {
+    let (Some(_), Some(_)) = (postgres_url(), redis_url()) else {
+        eprintln!(
+            "TENDERO_TEST_DATABASE_URL or TENDERO_TEST_REDIS_URL not set: Redis restart test not run"
+        );
+        return;
+    };
+    let mut redis = OwnRedis::start().await;
+    let (first, fake) = with_fake(Backend::Postgres, |s| {
+        s.redis_url = Some(redis.url());
+    })
+    .await
+    .unwrap();
+    let database = first.state.settings().database_url();
+    let ollama = fake.url.clone();
+    let second = spawn_app_with(Backend::Sqlite, |s| {
+        s.database_url = Some(database);
+        s.ollama_url = ollama;
+        s.ollama_model = "fake-chat".to_owned();
+        s.redis_url = Some(redis.url());
+    })
+    .await
+    .unwrap();
+    a_conversation_followed_from_another_socket(&first, &second, &fake).await;
+
+    // Without Redis each node still answers its own sockets.
+    redis.kill().await;
+    until_redis_is(&first, "down").await;
+    until_redis_is(&second, "down").await;
+    let mut asking = SocketClient::connect(&first.url(""), None).await;
+    fake.then(Reply::say("Tenemos la Licuadora Oster 600W [1]."));
+    asking.ask("quiero una licuadora", None).await;
+    let answered = asking.until_end().await;
+    assert_eq!(answered.last_event, "response", "{}", answered.last);
+    assert_eq!(
+        answered.last["response"],
+        "Tenemos la Licuadora Oster 600W [1]."
+    );
+
+    // Once Redis is back, without restarting either node, conversations and
+    // cancels cross between them again.
+    redis.run().await;
+    until_redis_is(&first, "ok").await;
+    until_redis_is(&second, "ok").await;
     a_conversation_followed_from_another_socket(&first, &second, &fake).await;
     // The second node is stopped first: the first owns the test database.
     drop(second);
