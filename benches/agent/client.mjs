@@ -39,6 +39,12 @@ async function directFirstToken(url) {
   return elapsed;
 }
 
+// The server's own account of an answer (its final event's `timings`).
+const serverTimes = [];
+function noteTimings(final) {
+  if (final?.timings) serverTimes.push(final.timings);
+}
+
 // Time to the first `response` piece over SSE. The stream is then read to its end,
 // as a customer's page does and as the Socket.IO path waits for the final event:
 // cancelling it would put the server's handling of the abandoned answer (stopping
@@ -62,7 +68,10 @@ async function sseFirstToken(base, question) {
     if (text.includes("event: error")) throw new Error(text);
   }
   if (elapsed === null) throw new Error("stream ended before a piece: " + text);
-  if (!text.includes('"complete":true')) throw new Error("stream ended before the final event: " + text.slice(-300));
+  const last = text.split("\n").filter((line) => line.startsWith("data:")).pop();
+  const final = last && JSON.parse(last.slice(5));
+  if (!final?.complete) throw new Error("stream ended before the final event: " + text.slice(-300));
+  noteTimings(final);
   return elapsed;
 }
 
@@ -88,6 +97,7 @@ function ask(socket, question) {
       }
       socket.off("response", onResponse);
       socket.off("error", onError);
+      noteTimings(data);
       resolve({ first, pieces, final: data });
     };
     const onError = (error) => {
@@ -126,10 +136,16 @@ if (mode === "ttft") {
   for (let i = 0; i < 5; i++) await sseFirstToken(base, questions[i % questions.length]); // warm-up
   for (let i = 0; i < n; i++) straight.push(await directFirstToken(direct));
   for (let i = 0; i < n; i++) sse.push(await sseFirstToken(base, questions[i % questions.length]));
+  serverTimes.length = 0;
   for (let i = 0; i < n; i++) sseNew.push(await sseFirstToken(base, fresh[2 * i]));
+  const server = (times) => Object.fromEntries(["embed_ms", "search_ms", "first_token_ms"]
+    .map((key) => [key, summary(times.map((t) => t[key]))]));
+  const serverSseNew = server(serverTimes);
   const socket = await connect(base);
   for (let i = 0; i < n; i++) socketTimes.push((await ask(socket, questions[i % questions.length])).first);
+  serverTimes.length = 0;
   for (let i = 0; i < n; i++) socketNew.push((await ask(socket, fresh[2 * i + 1])).first);
+  const serverSocketNew = server(serverTimes);
   socket.disconnect();
   const s = summary(straight);
   const overhead = (t) => ({ p50: +(t.p50 - s.p50).toFixed(2), p99: +(t.p99 - s.p99).toFixed(2) });
@@ -138,6 +154,8 @@ if (mode === "ttft") {
     direct: s, sse: e, socketio: k, sse_new: en, socketio_new: kn,
     overhead_sse: overhead(e), overhead_socketio: overhead(k),
     overhead_sse_new: overhead(en), overhead_socketio_new: overhead(kn),
+    // The server's timings of the new questions, from the question's arrival.
+    server_sse_new: serverSseNew, server_socketio_new: serverSocketNew,
   }));
 } else if (mode === "concurrent") {
   const [base, count] = args;
