@@ -253,8 +253,10 @@ async fn nodes_find_each_other_again_after_redis_restarts() {
         return;
     };
     let mut redis = OwnRedis::start().await;
+    let prefix = fresh_prefix();
     let (first, fake) = with_fake(Backend::Postgres, |s| {
         s.redis_url = Some(redis.url());
+        s.redis_prefix = prefix.clone();
     })
     .await
     .unwrap();
@@ -265,6 +267,7 @@ async fn nodes_find_each_other_again_after_redis_restarts() {
         s.ollama_url = ollama;
         s.ollama_model = "fake-chat".to_owned();
         s.redis_url = Some(redis.url());
+        s.redis_prefix = prefix.clone();
     })
     .await
     .unwrap();
@@ -284,9 +287,41 @@ async fn nodes_find_each_other_again_after_redis_restarts() {
         "Tenemos la Licuadora Oster 600W [1]."
     );
 
-    // Once Redis is back, without restarting either node, conversations and
-    // cancels cross between them again.
+    // Redis stays away longer than a node's own reconnection attempts after its
+    // last command (about 1.5 s): from then on the second node, asked nothing, can
+    // only find it again by its periodic check (the first may still be sending
+    // the followers' pieces of the answer above, each a new attempt). This is the
+    // outage's length, not a wait for anything.
+    tokio::time::sleep(Duration::from_secs(3)).await;
     redis.run().await;
+    // Both nodes subscribe again by themselves, nothing asked of them meanwhile.
+    let mut watching = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let cancels = format!("{prefix}-cancel");
+    let mut subscribed = 0;
+    for _ in 0..500 {
+        let (_, count): (String, u32) = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(&cancels)
+            .query_async(&mut watching)
+            .await
+            .unwrap();
+        subscribed = count;
+        if subscribed == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        subscribed, 2,
+        "the nodes did not subscribe again to {cancels}"
+    );
+
+    // Without restarting either node, conversations and cancels cross between
+    // them again.
     until_redis_is(&first, "ok").await;
     until_redis_is(&second, "ok").await;
     a_conversation_followed_from_another_socket(&first, &second, &fake).await;
