@@ -165,6 +165,9 @@ impl Nodes {
     }
 }
 
+/// Where each subscribed channel's messages go.
+type Routes = RwLock<HashMap<String, mpsc::Sender<ChanItem>>>;
+
 /// A node's one connection to Redis, for its commands and its subscriptions (the
 /// Socket.IO adapter's channels and the cancels). When Redis goes away the
 /// connection is made again and every channel subscribed again; messages
@@ -172,13 +175,12 @@ impl Nodes {
 #[derive(Clone)]
 pub struct Link {
     conn: ConnectionManager,
-    /// Where each subscribed channel's messages go.
-    channels: Arc<RwLock<HashMap<String, mpsc::Sender<ChanItem>>>>,
+    channels: Arc<Routes>,
 }
 
 impl Link {
     async fn open(client: redis::Client) -> redis::RedisResult<Self> {
-        let channels: Arc<RwLock<HashMap<String, mpsc::Sender<ChanItem>>>> = Arc::default();
+        let channels: Arc<Routes> = Arc::default();
         let routes = Arc::clone(&channels);
         let config = ConnectionManagerConfig::new()
             .set_push_sender(move |push: PushInfo| {
@@ -212,7 +214,7 @@ fn tcp_settings() -> TcpSettings {
 
 /// Hands a message from Redis to its channel's subscriber, without waiting: a
 /// subscriber that has fallen that far behind loses it.
-fn deliver(channels: &RwLock<HashMap<String, mpsc::Sender<ChanItem>>>, push: PushInfo) {
+fn deliver(channels: &Routes, push: PushInfo) {
     match push.kind {
         PushKind::Message => {}
         PushKind::Disconnection => {

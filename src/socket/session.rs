@@ -101,7 +101,7 @@ impl Io {
 pub struct Sockets {
     pub(super) io: Io,
     pub(super) answers: Arc<Answers>,
-    /// Stops following the other nodes' cancels.
+    /// Stops following the other nodes' cancels and watching the link to Redis.
     pub(super) stop: CancellationToken,
 }
 

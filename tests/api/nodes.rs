@@ -145,18 +145,23 @@ async fn a_customers_tabs_on_one_node_follow_the_same_conversation() {
     a_conversation_followed_from_another_socket(&app, &app, &fake).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_nodes_sharing_redis_carry_a_conversation_and_its_cancel() {
+/// The Redis URL under test, when PostgreSQL is configured too (two nodes share a
+/// PostgreSQL database); otherwise says on stderr that `test` was not run.
+fn redis_for_two_nodes(test: &str) -> Option<String> {
     let (Some(_), Some(redis)) = (postgres_url(), redis_url()) else {
-        eprintln!(
-            "TENDERO_TEST_DATABASE_URL or TENDERO_TEST_REDIS_URL not set: two-node test not run"
-        );
-        return;
+        eprintln!("TENDERO_TEST_DATABASE_URL or TENDERO_TEST_REDIS_URL not set: {test} not run");
+        return None;
     };
-    let prefix = fresh_prefix();
+    Some(redis)
+}
+
+/// Two nodes sharing a fresh PostgreSQL database, the fake Ollama and `redis`
+/// (channels under `prefix`). The second must be dropped first: the first owns the
+/// test database.
+async fn two_nodes(redis: &str, prefix: &str) -> (TestApp, FakeOllama, TestApp) {
     let (first, fake) = with_fake(Backend::Postgres, |s| {
-        s.redis_url = Some(redis.clone());
-        s.redis_prefix = prefix.clone();
+        s.redis_url = Some(redis.to_owned());
+        s.redis_prefix = prefix.to_owned();
     })
     .await
     .unwrap();
@@ -166,19 +171,38 @@ async fn two_nodes_sharing_redis_carry_a_conversation_and_its_cancel() {
         s.database_url = Some(database);
         s.ollama_url = ollama;
         s.ollama_model = "fake-chat".to_owned();
-        s.redis_url = Some(redis.clone());
-        s.redis_prefix = prefix.clone();
+        s.redis_url = Some(redis.to_owned());
+        s.redis_prefix = prefix.to_owned();
     })
     .await
     .unwrap();
+    (first, fake, second)
+}
+
+/// Calls `check` every 20 ms, for up to 10 s, until it holds; whether it did.
+async fn poll_until(mut check: impl AsyncFnMut() -> bool) -> bool {
+    for _ in 0..500 {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_sharing_redis_carry_a_conversation_and_its_cancel() {
+    let Some(redis) = redis_for_two_nodes("two-node test") else {
+        return;
+    };
+    let (first, fake, second) = two_nodes(&redis, &fresh_prefix()).await;
     let ready = second
         .call(Method::GET, "/ready", None, None)
         .await
         .expect(200);
     assert_eq!(ready["components"]["redis"]["status"], "ok", "{ready}");
     a_conversation_followed_from_another_socket(&first, &second, &fake).await;
-    // The second node is stopped first: the first owns the test database.
-    drop(second);
+    drop(second); // before the first (see two_nodes)
 }
 
 /// A Redis server of the test's own, which it stops and starts again.
@@ -213,16 +237,14 @@ impl OwnRedis {
             .spawn()
             .expect("starting redis-server (Debian's redis-server package; make test installs it)");
         self.server = Some(server);
-        for _ in 0..500 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+        let port = self.port;
+        let listening = poll_until(async || {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
                 .is_ok()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("redis-server did not listen on port {}", self.port);
+        })
+        .await;
+        assert!(listening, "redis-server did not listen on port {port}");
     }
 
     /// Kills the server, as a crash would.
@@ -234,43 +256,22 @@ impl OwnRedis {
 
 /// Polls `node`'s `/ready` until Redis is reported `status`.
 async fn until_redis_is(node: &TestApp, status: &str) {
-    for _ in 0..500 {
+    let reported = poll_until(async || {
         let ready = node.call(Method::GET, "/ready", None, None).await;
-        if ready.body["components"]["redis"]["status"] == status {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("/ready never reported Redis {status}");
+        ready.body["components"]["redis"]["status"] == status
+    })
+    .await;
+    assert!(reported, "/ready never reported Redis {status}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_find_each_other_again_after_redis_restarts() {
-    let (Some(_), Some(_)) = (postgres_url(), redis_url()) else {
-        eprintln!(
-            "TENDERO_TEST_DATABASE_URL or TENDERO_TEST_REDIS_URL not set: Redis restart test not run"
-        );
+    if redis_for_two_nodes("Redis restart test").is_none() {
         return;
-    };
+    }
     let mut redis = OwnRedis::start().await;
     let prefix = fresh_prefix();
-    let (first, fake) = with_fake(Backend::Postgres, |s| {
-        s.redis_url = Some(redis.url());
-        s.redis_prefix = prefix.clone();
-    })
-    .await
-    .unwrap();
-    let database = first.state.settings().database_url();
-    let ollama = fake.url.clone();
-    let second = spawn_app_with(Backend::Sqlite, |s| {
-        s.database_url = Some(database);
-        s.ollama_url = ollama;
-        s.ollama_model = "fake-chat".to_owned();
-        s.redis_url = Some(redis.url());
-        s.redis_prefix = prefix.clone();
-    })
-    .await
-    .unwrap();
+    let (first, fake, second) = two_nodes(&redis.url(), &prefix).await;
     a_conversation_followed_from_another_socket(&first, &second, &fake).await;
 
     // Without Redis each node still answers its own sockets.
@@ -302,7 +303,7 @@ async fn nodes_find_each_other_again_after_redis_restarts() {
         .unwrap();
     let cancels = format!("{prefix}-cancel");
     let mut subscribed = 0;
-    for _ in 0..500 {
+    poll_until(async || {
         let (_, count): (String, u32) = redis::cmd("PUBSUB")
             .arg("NUMSUB")
             .arg(&cancels)
@@ -310,11 +311,9 @@ async fn nodes_find_each_other_again_after_redis_restarts() {
             .await
             .unwrap();
         subscribed = count;
-        if subscribed == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        subscribed == 2
+    })
+    .await;
     assert_eq!(
         subscribed, 2,
         "the nodes did not subscribe again to {cancels}"
@@ -325,8 +324,7 @@ async fn nodes_find_each_other_again_after_redis_restarts() {
     until_redis_is(&first, "ok").await;
     until_redis_is(&second, "ok").await;
     a_conversation_followed_from_another_socket(&first, &second, &fake).await;
-    // The second node is stopped first: the first owns the test database.
-    drop(second);
+    drop(second); // before the first (see two_nodes)
 }
 
 #[tokio::test]
