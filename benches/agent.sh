@@ -3,8 +3,12 @@
 # writes one token every 20 ms:
 #   1. time to first token through Tendero minus straight from the fake, over SSE
 #      and Socket.IO (retrieval on the demo shop included);
-#   2. 200 Socket.IO conversations streaming at once: all complete, none mixed,
-#      per-token relay delay (client receipt minus the fake's write time);
+#   2. 200 Socket.IO conversations streaming at once, on a server whose limits are
+#      raised out of the way (TENDERO_MAX_GENERATIONS=512, chat and REST rate
+#      limits at 10,000,000): all complete, none mixed, per-token relay delay
+#      (client receipt minus the fake's write time); then the same burst on a
+#      server with the shipped limits (4 answers at once, each waiting up to
+#      10 s): how many are answered, how many told `busy`, and after how long;
 #   3. server RSS with 1,000 and 5,000 idle Socket.IO connections.
 # Usage: benches/agent.sh [all|ttft]   (make bench-agent: all; ttft: part 1 alone)
 set -euo pipefail
@@ -56,10 +60,19 @@ echo "## time to first token (ms), $SAMPLES questions per path"
 node benches/agent/client.mjs ttft "$FAKE" "$BASE" "$SAMPLES"
 [ "$PARTS" = ttft ] && exit 0
 
-echo "## 200 concurrent Socket.IO conversations (30 tokens each)"
+echo "## 200 concurrent Socket.IO conversations (30 tokens each), limits raised (see the header)"
 node benches/agent/client.mjs concurrent "$BASE" 200
 
 echo "RSS after the above: $(( $(rss_kb "$PID") / 1024 )) MB"
+
+# The shipped limits: 4 answers at once, 10 s in the queue; each socket's own
+# question budget (20 a minute, 5 at once) does not bind one question per socket.
+echo "## the same burst with the shipped limits"
+stop_server
+HEALTH_TRIES=600 start_server sqlite TENDERO_DEMO=true TENDERO_EMBEDDER=auto TENDERO_OLLAMA_URL="$FAKE" \
+  TENDERO_OLLAMA_MODEL=bench TENDERO_LOG_LEVEL=warn
+trap 'stop_server; kill $FAKE_PID 2>/dev/null' EXIT
+node benches/agent/client.mjs concurrent "$BASE" 200
 
 # Per-connection memory does not depend on the catalog: a fresh server without the
 # demo shop or the model, one per count, keeps the baseline steady. mimalloc keeps

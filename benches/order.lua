@@ -1,12 +1,15 @@
 -- wrk script: each request orders one unit for customer 1, of product 1 or, with
--- PRODUCTS=n, of a product drawn at random from 1..n.
+-- PRODUCTS=n, of a product drawn at random from 1..n. At the end it prints how many
+-- responses had each status (201 taken, 409 refused once the stock ran out).
 local products = tonumber(os.getenv("PRODUCTS") or "1")
 local token = os.getenv("TOKEN")
 local headers = {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token}
-local statuses = {}
+local threads = {}
+statuses = {}
 
 setup = function(thread)
   thread:set("seed", math.random(1, 1000000))
+  table.insert(threads, thread)
 end
 
 init = function(args)
@@ -21,4 +24,19 @@ end
 
 response = function(status, headers, body)
   statuses[status] = (statuses[status] or 0) + 1
+end
+
+done = function(summary, latency, requests)
+  local total = {}
+  for _, thread in ipairs(threads) do
+    for status, count in pairs(thread:get("statuses")) do
+      total[status] = (total[status] or 0) + count
+    end
+  end
+  local parts = {}
+  for status, count in pairs(total) do
+    table.insert(parts, status .. ": " .. count)
+  end
+  table.sort(parts)
+  io.write("   responses by status: " .. table.concat(parts, ", ") .. "\n")
 end

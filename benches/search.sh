@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Retrieval benchmark on the Home Depot judged set (../shared/data/homedepot):
-#   1. ingest of the 54,667 products with each embedder (rows/s, via tendero-ingest),
+#   1. ingest of the 54,667 products with each embedder (rows/s, via tendero ingest),
 #   2. server start on that index (FAISS build, then load of the saved file) and RSS,
 #   3. `tendero eval`: quality per mode and search latency excluding embedding.
 # Usage: benches/search.sh [hash|minilm|all]   (default all)
@@ -10,7 +10,7 @@ source benches/common.sh
 
 TARGET=${CARGO_TARGET_DIR:-$HOME/.cache/tendero/target}
 BIN=$TARGET/release/tendero
-INGEST=$TARGET/release/tendero-ingest
+INGEST=("$TARGET/release/tendero" ingest)
 DATA=${HOMEDEPOT:-../shared/data/homedepot}
 MODEL=${TENDERO_EMBEDDER_MODEL_DIR:-$HOME/.cache/tendero/models/all-MiniLM-L6-v2}
 PORT=${PORT:-18431}
@@ -36,7 +36,7 @@ bench_embedder() {
   echo "## embedder: $embedder"
   local env=(TENDERO_DATA_DIR="$data" TENDERO_EMBEDDER="$embedder" TENDERO_EMBEDDER_MODEL_DIR="$MODEL"
              TENDERO_SEARCH_LANGUAGE=English TENDERO_LOG_LEVEL=warn)
-  env "${env[@]}" "$INGEST" productos "$WORK/catalog.csv" --json > "$WORK/ingest.json"
+  env "${env[@]}" "${INGEST[@]}" productos "$WORK/catalog.csv" --json > "$WORK/ingest.json"
   python3 - "$WORK/ingest.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))

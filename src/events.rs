@@ -1,4 +1,4 @@
-//! The event log (`eventos`): what customers did, kept for later analysis.
+//! The event log (`eventos`): what customers did (searches, answers, product clicks).
 //!
 //! Recording never slows the request that causes it: events go through a bounded
 //! channel to one writer task that inserts them in batches. When the writer falls

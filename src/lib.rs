@@ -1,28 +1,27 @@
 //! Tendero: a real-time conversational sales agent server for shops.
 //!
-//! Map of the crate:
-//! - [`config`]: typed settings (defaults → `tendero.toml` → `TENDERO_*` env).
-//! - [`app`]: application state, start-up, serving and graceful shutdown.
-//! - [`http`]: routes, extractors (auth in signatures), rate limits, metrics, OpenAPI.
-//! - [`shop`]: the use cases for users, customers, products and orders.
-//! - [`db`]: the connection, write transactions and SeaORM entities.
-//! - [`auth`]: password hashing, JWTs and roles.
-//! - [`error`]: the one API error type and its stable codes.
-//! - [`agent`]: the sales agent's answer pipeline, memory, tools and price guard.
-//! - [`llm`]: the generators: Ollama's chat API and the extractive fallback.
-//! - [`socket`]: the Socket.IO chat transport.
-//! - [`speech`]: voice questions: audio decoding and Whisper transcription.
-//! - [`retrieval`]: embedders, the LanceDB chunk store (BM25), FAISS, hybrid search, evaluation.
-//! - [`catalog`]: product files and shop documents into the database and the search index.
-//! - [`events`]: the event log (searches) written in the background.
-//! - [`export`]: CSV/JSON/JSONL reports streamed in constant memory.
-//! - [`cli`]: the `tendero` command line.
+//! The crate is layered; a module uses only the layers below its own (the arrows
+//! are written down in `docs/architecture.md` and checked by a test):
+//!
+//! - composition: [`server`] builds the services and serves them; [`cli`] is the
+//!   `tendero` command line ([`telemetry`] sets up its logs).
+//! - transports, side by side: [`http`] (REST, SSE, OpenAPI, metrics) and
+//!   [`socket`] (Socket.IO).
+//! - use cases: [`agent`] (the sales agent's answer pipeline, memory, tools and
+//!   price guard) and [`catalog`] (product files and shop documents loaded in).
+//! - domain and infrastructure: [`shop`] (customers, products, orders), [`auth`]
+//!   (staff, passwords, tokens), [`retrieval`] (embedders, LanceDB, FAISS, hybrid
+//!   search kept in step with the database), [`llm`] (the generators), [`speech`]
+//!   (audio and Whisper), [`export`] (reports), [`events`] (the event log),
+//!   [`cluster`] (several nodes through Redis), [`db`] (connection and entities),
+//!   [`config`] (settings by section), [`error`] (the table of error codes),
+//!   [`text`] and [`progress`].
 
 pub mod agent;
-pub mod app;
 pub mod auth;
 pub mod catalog;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -30,8 +29,11 @@ pub mod events;
 pub mod export;
 pub mod http;
 pub mod llm;
+pub mod progress;
 pub mod retrieval;
+pub mod server;
 pub mod shop;
 pub mod socket;
 pub mod speech;
 pub mod telemetry;
+pub mod text;

@@ -6,12 +6,12 @@ use std::process::ExitCode;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::Parser;
-use tendero::cli::{Cli, Command};
+use tendero::cli::{self, Cli, Command};
 use tendero::config::Settings;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(cli::args(std::env::args_os().collect()));
     let settings = match Settings::load(&cli.config) {
         Ok(settings) => settings,
         Err(err) => {
@@ -19,8 +19,8 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    tendero::telemetry::init(&settings);
-    match tendero::cli::execute(cli.command.unwrap_or(Command::Serve), settings).await {
+    tendero::telemetry::init(&settings.server);
+    match cli::execute(cli.command.unwrap_or(Command::Serve), settings).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!(error = format!("{err:#}"), "tendero stopped");

@@ -7,6 +7,9 @@
 //   {"cmd": "emit", "event": "query_voice", "data": {...}, "binary": {"path", "as"}}
 //     sends the file at `path` as a binary attachment: as the `audio` field of
 //     `data` ("as": "field") or as a second argument ("as": "argument")
+//   {"cmd": "emit_ack", "event", "data"}
+//     emits and waits (10 s at most) for the server's acknowledgement; prints
+//     {"type": "ack", "event", "data"} or {"type": "ack_timeout", "event"}
 //   {"cmd": "disconnect"}
 //   {"cmd": "burst", "count", "event", "data", "reply"}
 //     opens `count` more clients at once; each emits `event` with `data` the
@@ -43,6 +46,12 @@ commands.on("line", (line) => {
     }
   } else if (command.cmd === "emit") {
     socket.emit(command.event, command.data);
+  } else if (command.cmd === "emit_ack") {
+    socket
+      .timeout(10_000)
+      .emitWithAck(command.event, command.data)
+      .then((data) => out({ type: "ack", event: command.event, data }))
+      .catch(() => out({ type: "ack_timeout", event: command.event }));
   } else if (command.cmd === "disconnect") {
     socket.disconnect();
   } else if (command.cmd === "burst") {

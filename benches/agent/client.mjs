@@ -116,7 +116,7 @@ const questions = ["taladro inalámbrico", "licuadora de vaso de vidrio", "zapat
 // Questions the server has not seen, so their vectors are not cached: the query's
 // embedding is in their time. Made from the demo shop's product names.
 function newQuestions(count) {
-  const csv = readFileSync(new URL("../../ingest/demo/productos.csv", import.meta.url), "utf8");
+  const csv = readFileSync(new URL("../../demo/productos.csv", import.meta.url), "utf8");
   const names = csv.split("\n").slice(1).map((row) => row.split(",")[1]?.replaceAll('"', "").trim()).filter(Boolean);
   const words = names.map((name) => name.split(/\s+/).slice(0, 3).join(" ").toLowerCase());
   const made = new Set();
@@ -129,31 +129,45 @@ function newQuestions(count) {
 }
 
 if (mode === "ttft") {
+  // Each question through Tendero is paired with a request straight to the fake
+  // made just before it; the overhead is the distribution of those differences
+  // (not one distribution's percentile minus the other's).
   const [direct, base, count] = args;
   const n = Number(count);
   const fresh = newQuestions(2 * n);
-  const straight = [], sse = [], socketTimes = [], sseNew = [], socketNew = [];
+  const paths = { sse: [], socketio: [], sse_new: [], socketio_new: [] };
+  const straight = { sse: [], socketio: [], sse_new: [], socketio_new: [] };
+  const paired = async (path, measure) => {
+    const d = await directFirstToken(direct);
+    const t = await measure();
+    straight[path].push(d);
+    paths[path].push(t);
+  };
   for (let i = 0; i < 5; i++) await sseFirstToken(base, questions[i % questions.length]); // warm-up
-  for (let i = 0; i < n; i++) straight.push(await directFirstToken(direct));
-  for (let i = 0; i < n; i++) sse.push(await sseFirstToken(base, questions[i % questions.length]));
+  for (let i = 0; i < n; i++) await paired("sse", () => sseFirstToken(base, questions[i % questions.length]));
   serverTimes.length = 0;
-  for (let i = 0; i < n; i++) sseNew.push(await sseFirstToken(base, fresh[2 * i]));
+  for (let i = 0; i < n; i++) await paired("sse_new", () => sseFirstToken(base, fresh[2 * i]));
   const server = (times) => Object.fromEntries(["embed_ms", "search_ms", "first_token_ms"]
     .map((key) => [key, summary(times.map((t) => t[key]))]));
   const serverSseNew = server(serverTimes);
   const socket = await connect(base);
-  for (let i = 0; i < n; i++) socketTimes.push((await ask(socket, questions[i % questions.length])).first);
+  for (let i = 0; i < n; i++) {
+    await paired("socketio", async () => (await ask(socket, questions[i % questions.length])).first);
+  }
   serverTimes.length = 0;
-  for (let i = 0; i < n; i++) socketNew.push((await ask(socket, fresh[2 * i + 1])).first);
+  for (let i = 0; i < n; i++) await paired("socketio_new", async () => (await ask(socket, fresh[2 * i + 1])).first);
   const serverSocketNew = server(serverTimes);
   socket.disconnect();
-  const s = summary(straight);
-  const overhead = (t) => ({ p50: +(t.p50 - s.p50).toFixed(2), p99: +(t.p99 - s.p99).toFixed(2) });
-  const e = summary(sse), k = summary(socketTimes), en = summary(sseNew), kn = summary(socketNew);
+  const report = {};
+  for (const path of Object.keys(paths)) {
+    report[path] = {
+      tendero: summary(paths[path]),
+      straight: summary(straight[path]),
+      overhead: summary(paths[path].map((t, i) => t - straight[path][i])),
+    };
+  }
   console.log(JSON.stringify({
-    direct: s, sse: e, socketio: k, sse_new: en, socketio_new: kn,
-    overhead_sse: overhead(e), overhead_socketio: overhead(k),
-    overhead_sse_new: overhead(en), overhead_socketio_new: overhead(kn),
+    ...report,
     // The server's timings of the new questions, from the question's arrival.
     server_sse_new: serverSseNew, server_socketio_new: serverSocketNew,
   }));
@@ -162,17 +176,26 @@ if (mode === "ttft") {
   const n = Number(count);
   const sockets = await Promise.all(Array.from({ length: n }, () => connect(base, { transports: ["websocket"] })));
   const started = now();
-  const results = await Promise.allSettled(sockets.map((socket, i) => ask(socket, `c${i} ${questions[i % questions.length]}`)));
+  const ended = new Array(n);
+  const results = await Promise.allSettled(sockets.map((socket, i) => ask(socket, `c${i} ${questions[i % questions.length]}`)
+    .finally(() => { ended[i] = now() - started; })));
   const wall = now() - started;
   let completed = 0, mixed = 0;
-  const relay = [];
+  const relay = [], answeredAfter = [], refusals = {}, refusedAfter = {};
   results.forEach((result, i) => {
-    if (result.status !== "fulfilled") return;
+    if (result.status !== "fulfilled") {
+      let code = "other";
+      try { code = JSON.parse(result.reason.message).code ?? code; } catch {}
+      refusals[code] = (refusals[code] ?? 0) + 1;
+      (refusedAfter[code] ??= []).push(ended[i]);
+      return;
+    }
     const { pieces, final } = result.value;
     const joined = pieces.map((p) => p.chunk).join("");
     const own = pieces.every((p) => p.chat_id === final.chat_id && p.chunk.startsWith(`c${i}@`));
     if (!own || joined !== final.response) mixed += 1;
     else completed += 1;
+    answeredAfter.push(ended[i]);
     for (const piece of pieces) {
       const sent = Number(piece.chunk.split("@")[1]);
       if (Number.isFinite(sent)) relay.push(piece.at - sent);
@@ -180,9 +203,12 @@ if (mode === "ttft") {
   });
   sockets.forEach((s) => s.disconnect());
   console.log(JSON.stringify({
-    conversations: n, completed, mixed_or_incomplete: n - completed,
-    failed: results.filter((r) => r.status === "rejected").map((r) => String(r.reason)).slice(0, 3),
-    relay_delay: summary(relay), wall_ms: +wall.toFixed(0),
+    conversations: n, completed, mixed: mixed,
+    refused: refusals,
+    // How long after the burst began the answers ended, and the refusals came.
+    answered_after_ms: answeredAfter.length ? summary(answeredAfter) : null,
+    refused_after_ms: Object.fromEntries(Object.entries(refusedAfter).map(([c, t]) => [c, summary(t)])),
+    relay_delay: relay.length ? summary(relay) : null, wall_ms: +wall.toFixed(0),
   }));
 } else if (mode === "idle") {
   const [base, count] = args;

@@ -6,60 +6,64 @@ use std::time::Duration;
 use ollama_rs::generation::chat::ChatMessage;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::AppState;
 use crate::config::GeneratorChoice;
-use crate::error::ApiError;
 use crate::llm::GeneratorKind;
 use crate::llm::extractive;
 use crate::llm::ollama::{ChatError, Piece};
+use crate::llm::source::Lang;
 
-use super::context::{Lang, Sources};
+use super::context::Sources;
 use super::memory::Turn;
 use super::tools::{self, Toolbox};
-use super::{Out, prompt};
+use super::{Agent, AgentError, Out, prompt};
 
 /// Rounds of tool calls one answer may take before it must answer in words.
 const MAX_TOOL_ROUNDS: usize = 4;
 
+/// What the answer is to: the question, the conversation before it, its language.
+#[derive(Clone, Copy)]
+pub(super) struct Request<'a> {
+    pub query: &'a str,
+    pub history: &'a [Turn],
+    pub lang: Lang,
+}
+
 /// Writes the answer with the configured generator, falling back to the extractive
 /// one when (in `auto`) Ollama cannot be reached before anything was said.
-#[allow(clippy::too_many_arguments)]
 pub(super) async fn generate(
-    app: &AppState,
-    query: &str,
-    history: &[Turn],
-    lang: Lang,
+    agent: &Agent,
+    request: Request<'_>,
     sources: &mut Sources,
     toolbox: &mut Toolbox<'_>,
     out: &mut Out,
     cancel: &CancellationToken,
-) -> Result<GeneratorKind, (GeneratorKind, ApiError)> {
-    let agent = app.agent();
-    let use_ollama = match agent.choice {
+) -> Result<GeneratorKind, (GeneratorKind, AgentError)> {
+    let choice = agent.settings.generator;
+    let use_ollama = match choice {
         GeneratorChoice::Extractive => false,
         GeneratorChoice::Ollama => true,
         GeneratorChoice::Auto => !agent.ollama.recently_down(),
     };
     if use_ollama {
-        match with_ollama(app, query, history, lang, sources, toolbox, out, cancel).await {
+        match with_ollama(agent, request, sources, toolbox, out, cancel).await {
             Ok(()) => return Ok(GeneratorKind::Ollama),
             Err(Unanswered::Unreachable(reason))
-                if agent.choice == GeneratorChoice::Auto && out.text.is_empty() =>
+                if choice == GeneratorChoice::Auto && out.text.is_empty() =>
             {
                 tracing::warn!(%reason, "Ollama unreachable: answering with the extractive generator");
             }
             Err(Unanswered::Unreachable(reason)) => {
                 return Err((
                     GeneratorKind::Ollama,
-                    ApiError::GeneratorUnavailable(reason),
+                    AgentError::GeneratorUnavailable(reason),
                 ));
             }
             Err(Unanswered::Failed(error)) => return Err((GeneratorKind::Ollama, error)),
         }
     }
-    for piece in extractive::compose(query, sources.all(), lang) {
+    for piece in extractive::compose(request.query, sources.all(), request.lang) {
         if cancel.is_cancelled() {
-            return Err((GeneratorKind::Extractive, ApiError::Cancelled));
+            return Err((GeneratorKind::Extractive, AgentError::Cancelled));
         }
         out.push(piece)
             .await
@@ -70,31 +74,33 @@ pub(super) async fn generate(
 
 enum Unanswered {
     Unreachable(String),
-    Failed(ApiError),
+    Failed(AgentError),
 }
 
 fn unavailable(message: impl Into<String>) -> Unanswered {
-    Unanswered::Failed(ApiError::GeneratorUnavailable(message.into()))
+    Unanswered::Failed(AgentError::GeneratorUnavailable(message.into()))
 }
 
 /// Streams Ollama's answer, running the tool calls it asks for between rounds.
-#[allow(clippy::too_many_arguments)]
 async fn with_ollama(
-    app: &AppState,
-    query: &str,
-    history: &[Turn],
-    lang: Lang,
+    agent: &Agent,
+    request: Request<'_>,
     sources: &mut Sources,
     toolbox: &mut Toolbox<'_>,
     out: &mut Out,
     cancel: &CancellationToken,
 ) -> Result<(), Unanswered> {
-    let agent = app.agent();
-    let settings = app.settings();
+    let settings = &agent.settings;
     let silence = Duration::from_secs(settings.first_token_timeout_secs);
     let deadline =
         tokio::time::Instant::now() + Duration::from_secs(settings.generation_timeout_secs);
-    let mut messages = prompt::messages(&agent.system_prompt, sources.all(), history, query, lang);
+    let mut messages = prompt::messages(
+        &agent.system_prompt,
+        sources.all(),
+        request.history,
+        request.query,
+        request.lang,
+    );
     let tools = tools::definitions();
     for round in 0..=MAX_TOOL_ROUNDS {
         let tools = if round < MAX_TOOL_ROUNDS {
@@ -103,7 +109,7 @@ async fn with_ollama(
             Vec::new()
         };
         let mut stream = tokio::select! {
-            () = cancel.cancelled() => return Err(Unanswered::Failed(ApiError::Cancelled)),
+            () = cancel.cancelled() => return Err(Unanswered::Failed(AgentError::Cancelled)),
             started = tokio::time::timeout_at(
                 deadline.min(tokio::time::Instant::now() + silence),
                 agent.ollama.stream(messages.clone(), tools),
@@ -121,7 +127,7 @@ async fn with_ollama(
         loop {
             let wait_until = deadline.min(tokio::time::Instant::now() + silence);
             let next = tokio::select! {
-                () = cancel.cancelled() => return Err(Unanswered::Failed(ApiError::Cancelled)),
+                () = cancel.cancelled() => return Err(Unanswered::Failed(AgentError::Cancelled)),
                 next = tokio::time::timeout_at(wait_until, stream.next()) => next,
             };
             match next {

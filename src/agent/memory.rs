@@ -6,16 +6,14 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::AgentError;
 use crate::db::Db;
 use crate::db::entities::{conversacion, mensaje, pedido};
-use crate::error::ApiError;
-use crate::shop::found;
 use crate::shop::types::{FieldError, Page, Paged};
 
 /// Role of a customer's message.
@@ -62,69 +60,6 @@ pub fn new_chat_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-/// Stores a customer's question, creating its conversation when it does not exist
-/// yet, in one transaction.
-pub async fn add_question(
-    db: &Db,
-    chat_id: &str,
-    canal: &str,
-    usuario_id: Option<i64>,
-    text: &str,
-) -> Result<(), ApiError> {
-    let now = Utc::now();
-    let txn = db.begin_write().await?;
-    conversacion::Entity::insert(conversacion::ActiveModel {
-        id: Set(chat_id.to_owned()),
-        canal: Set(canal.to_owned()),
-        usuario_id: Set(usuario_id),
-        cliente_id: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    })
-    .on_conflict(
-        OnConflict::column(conversacion::Column::Id)
-            .update_column(conversacion::Column::UpdatedAt)
-            .to_owned(),
-    )
-    .exec_without_returning(&*txn)
-    .await?;
-    mensaje::ActiveModel {
-        conversacion_id: Set(chat_id.to_owned()),
-        rol: Set(CUSTOMER.to_owned()),
-        contenido: Set(text.to_owned()),
-        estado: Set("completo".to_owned()),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .insert(&*txn)
-    .await?;
-    txn.commit().await?;
-    Ok(())
-}
-
-/// The last `history` messages of a conversation, oldest first (none when it is new).
-pub async fn history(db: &Db, chat_id: &str, history: usize) -> Result<Vec<Turn>, ApiError> {
-    if history == 0 {
-        return Ok(Vec::new());
-    }
-    let mut turns: Vec<Turn> = mensaje::Entity::find()
-        .filter(mensaje::Column::ConversacionId.eq(chat_id))
-        .filter(mensaje::Column::Contenido.ne(""))
-        .order_by_desc(mensaje::Column::Id)
-        .limit(history as u64)
-        .all(db.conn())
-        .await?
-        .into_iter()
-        .map(|m| Turn {
-            rol: m.rol,
-            contenido: m.contenido,
-        })
-        .collect();
-    turns.reverse();
-    Ok(turns)
-}
-
 /// One message to store.
 #[derive(Debug, Default)]
 pub struct NewMessage {
@@ -135,50 +70,6 @@ pub struct NewMessage {
     pub fuentes: Option<serde_json::Value>,
     pub price_check: Option<serde_json::Value>,
     pub tiempos: Option<serde_json::Value>,
-}
-
-/// Stores a message and marks the conversation as updated.
-pub async fn add(db: &Db, chat_id: &str, message: NewMessage) -> Result<i64, ApiError> {
-    let now = Utc::now();
-    let txn = db.begin_write().await?;
-    let row = mensaje::ActiveModel {
-        conversacion_id: Set(chat_id.to_owned()),
-        rol: Set(message.rol.to_owned()),
-        contenido: Set(message.contenido),
-        estado: Set(message.estado.to_owned()),
-        generador: Set(message.generador.map(str::to_owned)),
-        fuentes: Set(message.fuentes),
-        price_check: Set(message.price_check),
-        tiempos: Set(message.tiempos),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .insert(&*txn)
-    .await?;
-    conversacion::Entity::update_many()
-        .col_expr(
-            conversacion::Column::UpdatedAt,
-            sea_orm::sea_query::Expr::value(now),
-        )
-        .filter(conversacion::Column::Id.eq(chat_id))
-        .exec(&*txn)
-        .await?;
-    txn.commit().await?;
-    Ok(row.id)
-}
-
-/// Records the customer an order in this conversation was taken for.
-pub async fn set_customer(db: &Db, chat_id: &str, cliente_id: i64) -> Result<(), ApiError> {
-    conversacion::Entity::update_many()
-        .col_expr(
-            conversacion::Column::ClienteId,
-            sea_orm::sea_query::Expr::value(cliente_id),
-        )
-        .filter(conversacion::Column::Id.eq(chat_id))
-        .exec(db.conn())
-        .await?;
-    Ok(())
 }
 
 /// A conversation as staff see it in lists.
@@ -244,68 +135,192 @@ pub struct FiltroConversaciones {
     pub offset: Option<u64>,
 }
 
-/// Conversations, most recently active first.
-pub async fn list(db: &Db, filter: FiltroConversaciones) -> Result<Paged<Conversacion>, ApiError> {
-    let page = Page::parse(filter.limit, filter.offset)?;
-    let mut query = conversacion::Entity::find();
-    if let Some(cliente_id) = filter.cliente_id {
-        query = query.filter(conversacion::Column::ClienteId.eq(cliente_id));
-    }
-    let total = query.clone().count(db.conn()).await?;
-    let items = query
-        .order_by_desc(conversacion::Column::UpdatedAt)
-        .order_by_desc(conversacion::Column::Id)
-        .limit(page.limit)
-        .offset(page.offset)
-        .all(db.conn())
-        .await?;
-    Ok(Paged {
-        items: items.into_iter().map(Into::into).collect(),
-        total,
-        limit: page.limit,
-        offset: page.offset,
-    })
+/// Conversations and their messages.
+#[derive(Clone)]
+pub struct Memory {
+    db: Db,
 }
 
-/// One conversation with all its messages.
-pub async fn get(db: &Db, chat_id: &str) -> Result<ConversacionCompleta, ApiError> {
-    let conversation = found(
-        conversacion::Entity::find_by_id(chat_id.to_owned())
-            .one(db.conn())
-            .await?,
-        "conversación",
-    )?;
-    let mensajes = mensaje::Entity::find()
-        .filter(mensaje::Column::ConversacionId.eq(chat_id))
-        .order_by_asc(mensaje::Column::Id)
-        .all(db.conn())
-        .await?
-        .into_iter()
-        .map(|m| Mensaje {
-            id: m.id,
-            rol: m.rol,
-            contenido: m.contenido,
-            estado: m.estado,
-            generador: m.generador,
-            fuentes: m.fuentes,
-            price_check: m.price_check,
-            tiempos: m.tiempos,
-            created_at: m.created_at,
+impl Memory {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    /// Stores a customer's question, creating its conversation when it does not exist
+    /// yet, in one transaction.
+    pub async fn add_question(
+        &self,
+        chat_id: &str,
+        canal: &str,
+        usuario_id: Option<i64>,
+        text: &str,
+    ) -> Result<(), AgentError> {
+        let db = &self.db;
+        let now = Utc::now();
+        let txn = db.begin_write().await?;
+        conversacion::Entity::insert(conversacion::ActiveModel {
+            id: Set(chat_id.to_owned()),
+            canal: Set(canal.to_owned()),
+            usuario_id: Set(usuario_id),
+            cliente_id: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
         })
-        .collect();
-    let pedidos = pedido::Entity::find()
-        .filter(pedido::Column::ConversacionId.eq(chat_id))
-        .order_by_asc(pedido::Column::Id)
-        .all(db.conn())
-        .await?
-        .into_iter()
-        .map(|p| p.id)
-        .collect();
-    Ok(ConversacionCompleta {
-        conversacion: conversation.into(),
-        mensajes,
-        pedidos,
-    })
+        .on_conflict(
+            OnConflict::column(conversacion::Column::Id)
+                .update_column(conversacion::Column::UpdatedAt)
+                .to_owned(),
+        )
+        .exec_without_returning(&*txn)
+        .await?;
+        mensaje::ActiveModel {
+            conversacion_id: Set(chat_id.to_owned()),
+            rol: Set(CUSTOMER.to_owned()),
+            contenido: Set(text.to_owned()),
+            estado: Set("completo".to_owned()),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&*txn)
+        .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// The last `history` messages of a conversation, oldest first (none when it is new).
+    pub async fn history(&self, chat_id: &str, history: usize) -> Result<Vec<Turn>, AgentError> {
+        let db = &self.db;
+        if history == 0 {
+            return Ok(Vec::new());
+        }
+        let mut turns: Vec<Turn> = mensaje::Entity::find()
+            .filter(mensaje::Column::ConversacionId.eq(chat_id))
+            .filter(mensaje::Column::Contenido.ne(""))
+            .order_by_desc(mensaje::Column::Id)
+            .limit(history as u64)
+            .all(db.conn())
+            .await?
+            .into_iter()
+            .map(|m| Turn {
+                rol: m.rol,
+                contenido: m.contenido,
+            })
+            .collect();
+        turns.reverse();
+        Ok(turns)
+    }
+
+    /// Stores a message and marks the conversation as updated.
+    pub async fn add(&self, chat_id: &str, message: NewMessage) -> Result<i64, AgentError> {
+        let db = &self.db;
+        let now = Utc::now();
+        let txn = db.begin_write().await?;
+        let row = mensaje::ActiveModel {
+            conversacion_id: Set(chat_id.to_owned()),
+            rol: Set(message.rol.to_owned()),
+            contenido: Set(message.contenido),
+            estado: Set(message.estado.to_owned()),
+            generador: Set(message.generador.map(str::to_owned)),
+            fuentes: Set(message.fuentes),
+            price_check: Set(message.price_check),
+            tiempos: Set(message.tiempos),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&*txn)
+        .await?;
+        conversacion::Entity::update_many()
+            .col_expr(
+                conversacion::Column::UpdatedAt,
+                sea_orm::sea_query::Expr::value(now),
+            )
+            .filter(conversacion::Column::Id.eq(chat_id))
+            .exec(&*txn)
+            .await?;
+        txn.commit().await?;
+        Ok(row.id)
+    }
+
+    /// Records the customer an order in this conversation was taken for.
+    pub async fn set_customer(&self, chat_id: &str, cliente_id: i64) -> Result<(), AgentError> {
+        let db = &self.db;
+        conversacion::Entity::update_many()
+            .col_expr(
+                conversacion::Column::ClienteId,
+                sea_orm::sea_query::Expr::value(cliente_id),
+            )
+            .filter(conversacion::Column::Id.eq(chat_id))
+            .exec(db.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Conversations, most recently active first.
+    pub async fn list(
+        &self,
+        filter: FiltroConversaciones,
+    ) -> Result<Paged<Conversacion>, AgentError> {
+        let db = &self.db;
+        let page = Page::parse(filter.limit, filter.offset)?;
+        let mut query = conversacion::Entity::find();
+        if let Some(cliente_id) = filter.cliente_id {
+            query = query.filter(conversacion::Column::ClienteId.eq(cliente_id));
+        }
+        let (items, total) = db
+            .page_of(
+                query,
+                |q| {
+                    q.order_by_desc(conversacion::Column::UpdatedAt)
+                        .order_by_desc(conversacion::Column::Id)
+                },
+                page.limit,
+                page.offset,
+            )
+            .await?;
+        Ok(page.of(items.into_iter().map(Into::into).collect(), total))
+    }
+
+    /// One conversation with all its messages.
+    pub async fn conversation(&self, chat_id: &str) -> Result<ConversacionCompleta, AgentError> {
+        let db = &self.db;
+        let conversation = conversacion::Entity::find_by_id(chat_id.to_owned())
+            .one(db.conn())
+            .await?
+            .ok_or(AgentError::NotFound("conversación"))?;
+        let mensajes = mensaje::Entity::find()
+            .filter(mensaje::Column::ConversacionId.eq(chat_id))
+            .order_by_asc(mensaje::Column::Id)
+            .all(db.conn())
+            .await?
+            .into_iter()
+            .map(|m| Mensaje {
+                id: m.id,
+                rol: m.rol,
+                contenido: m.contenido,
+                estado: m.estado,
+                generador: m.generador,
+                fuentes: m.fuentes,
+                price_check: m.price_check,
+                tiempos: m.tiempos,
+                created_at: m.created_at,
+            })
+            .collect();
+        let pedidos = pedido::Entity::find()
+            .filter(pedido::Column::ConversacionId.eq(chat_id))
+            .order_by_asc(pedido::Column::Id)
+            .all(db.conn())
+            .await?
+            .into_iter()
+            .map(|p| p.id)
+            .collect();
+        Ok(ConversacionCompleta {
+            conversacion: conversation.into(),
+            mensajes,
+            pedidos,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -5,10 +5,15 @@
 //! the prompt → the generator, streamed piece by piece to the caller (Ollama, with
 //! tool calls that can look products up and take an order; or the extractive
 //! generator while Ollama cannot be reached) → the price guard → storage of the
-//! exchange. [`start`] runs it on its own task and hands back the pieces as
+//! exchange. [`Agent::start`] runs it on its own task and hands back the pieces as
 //! [`Event`]s and a token that stops it; a transport that goes away cancels it,
 //! and the Ollama request in flight is dropped with it.
+//!
+//! [`Agent`] owns what answering uses: the database (for live rows), the search,
+//! the shop (for orders), the conversations' [`Memory`], the event log, Ollama, and
+//! its settings.
 
+mod answer;
 pub mod context;
 mod generate;
 pub mod guard;
@@ -18,36 +23,38 @@ pub mod tools;
 pub mod wire;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Serialize;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
 
-use crate::app::AppState;
-use crate::config::{GeneratorChoice, Settings};
-use crate::error::ApiError;
+use crate::config::{AgentSettings, GeneratorChoice, OllamaSettings};
+use crate::db::Db;
+use crate::error::{BUSY_MESSAGE, CANCELLED_MESSAGE, Code, Coded, FieldError, INTERNAL_MESSAGE};
+use crate::events::EventLog;
 use crate::llm::GeneratorKind;
 use crate::llm::ollama::OllamaChat;
-use crate::shop::types::FieldError;
+use crate::llm::source::Source;
+use crate::retrieval::Search;
+use crate::shop::Shop;
 
-use context::{Lang, Source};
+use answer::{Out, validate_query};
 use guard::PriceCheck;
-use memory::{ASSISTANT, NewMessage};
-use tools::Toolbox;
+pub use memory::Memory;
 
 /// Events buffered between the pipeline and a slow transport.
 const EVENT_BUFFER: usize = 64;
 
-/// Where a question came from.
+/// Where a question came from (stored as the conversation's `canal`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Canal {
+pub enum Channel {
     Rest,
     Socket,
 }
 
-impl Canal {
+impl Channel {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Rest => "rest",
@@ -62,9 +69,9 @@ pub struct Question {
     pub query: String,
     /// The conversation to continue; a new one when absent.
     pub chat_id: Option<String>,
-    pub canal: Canal,
+    pub channel: Channel,
     /// The signed-in staff member asking, if any.
-    pub usuario_id: Option<i64>,
+    pub staff_id: Option<i64>,
 }
 
 /// A complete answer.
@@ -78,12 +85,12 @@ pub struct Answer {
     pub price_check: PriceCheck,
     /// The order taken in this answer, if one was.
     pub pedido_id: Option<i64>,
-    pub timings: Timings,
+    pub timings: AnswerTimings,
 }
 
 /// Where an answer's time went, in milliseconds from the question.
 #[derive(Debug, Clone, Default, Serialize, ToSchema)]
-pub struct Timings {
+pub struct AnswerTimings {
     /// Retrieval of products and passages, with their live prices.
     pub retrieval_ms: f64,
     /// Of which embedding the question (next to nothing when its vector was cached)...
@@ -95,11 +102,54 @@ pub struct Timings {
     pub total_ms: f64,
 }
 
+/// Why an answer (or a conversation) could not be given.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("{0}")]
+    Validation(#[from] FieldError),
+    #[error("{0} no encontrado")]
+    NotFound(&'static str),
+    #[error("{BUSY_MESSAGE}")]
+    Busy,
+    #[error("el generador de respuestas no está disponible: {0}")]
+    GeneratorUnavailable(String),
+    #[error("{CANCELLED_MESSAGE}")]
+    Cancelled,
+    #[error("{INTERNAL_MESSAGE}")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl Coded for AgentError {
+    fn code(&self) -> Code {
+        match self {
+            Self::Validation(_) => Code::ValidationFailed,
+            Self::NotFound(_) => Code::NotFound,
+            Self::Busy => Code::Busy,
+            Self::GeneratorUnavailable(_) => Code::GeneratorUnavailable,
+            Self::Cancelled => Code::Cancelled,
+            Self::Internal(_) => Code::Internal,
+        }
+    }
+
+    fn field(&self) -> Option<&'static str> {
+        match self {
+            Self::Validation(err) => Some(err.field),
+            _ => None,
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for AgentError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        Self::Internal(err.into())
+    }
+}
+
 /// An answer that could not be given (or finished).
 #[derive(Debug)]
 pub struct Failure {
     pub chat_id: Option<String>,
-    pub error: ApiError,
+    pub error: AgentError,
     /// What had been sent before the failure; it is stored, marked as partial.
     pub partial: Option<String>,
 }
@@ -125,10 +175,24 @@ pub struct Started {
     pub cancel: CancellationToken,
 }
 
-/// The generators and the cap on answers generated at once.
+/// What the agent answers with, besides its settings.
+pub struct AgentParts {
+    pub db: Db,
+    pub search: Arc<Search>,
+    pub shop: Shop,
+    pub events: EventLog,
+}
+
+/// The sales agent: see the module docs.
 pub struct Agent {
+    db: Db,
+    search: Arc<Search>,
+    shop: Shop,
+    memory: Memory,
+    events: EventLog,
     ollama: OllamaChat,
-    choice: GeneratorChoice,
+    settings: AgentSettings,
+    /// The cap on answers generated at once.
     permits: Arc<Semaphore>,
     system_prompt: String,
 }
@@ -141,22 +205,36 @@ pub struct GeneratorStatus {
 }
 
 impl Agent {
-    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
+    pub fn new(
+        parts: AgentParts,
+        settings: &AgentSettings,
+        ollama: &OllamaSettings,
+    ) -> anyhow::Result<Self> {
         Ok(Self {
-            ollama: OllamaChat::new(&settings.ollama_url, &settings.ollama_model)?,
-            choice: settings.generator,
+            memory: Memory::new(parts.db.clone()),
+            db: parts.db,
+            search: parts.search,
+            shop: parts.shop,
+            events: parts.events,
+            ollama: OllamaChat::new(&ollama.ollama_url, &ollama.ollama_model)?,
             permits: Arc::new(Semaphore::new(settings.max_generations)),
             system_prompt: settings
                 .system_prompt
                 .clone()
                 .filter(|p| !p.trim().is_empty())
                 .unwrap_or_else(|| prompt::DEFAULT_SYSTEM_PROMPT.to_owned()),
+            settings: settings.clone(),
         })
+    }
+
+    /// The conversations, for the transports that show them.
+    pub fn memory(&self) -> &Memory {
+        &self.memory
     }
 
     /// Probes Ollama (unless the extractive generator is configured).
     pub async fn status(&self) -> GeneratorStatus {
-        if self.choice == GeneratorChoice::Extractive {
+        if self.settings.generator == GeneratorChoice::Extractive {
             return GeneratorStatus {
                 available: true,
                 detail: "extractive (configurado)".to_owned(),
@@ -168,7 +246,7 @@ impl Agent {
                 detail: format!("ollama ({})", self.ollama.model()),
             };
         }
-        match self.choice {
+        match self.settings.generator {
             GeneratorChoice::Ollama => GeneratorStatus {
                 available: false,
                 detail: "Ollama no responde".to_owned(),
@@ -181,306 +259,74 @@ impl Agent {
     }
 }
 
-/// Starts answering `question` on its own task.
-pub fn start(app: &AppState, question: Question) -> Started {
-    start_with(app, question, CancellationToken::new())
-}
-
-/// Starts answering `question`, stopped by `cancel` (a transport that already has
-/// a token for the request, e.g. one that transcribed it first).
-pub fn start_with(app: &AppState, question: Question, cancel: CancellationToken) -> Started {
-    let (sender, events) = mpsc::channel(EVENT_BUFFER);
-    let chat_id = match question.chat_id.as_deref() {
-        None => Ok(memory::new_chat_id()),
-        Some(raw) => memory::parse_chat_id(raw),
-    };
-    let chat_id = match chat_id {
-        Ok(id) => id,
-        Err(err) => {
-            let failure = Failure {
-                chat_id: None,
-                error: err.into(),
-                partial: None,
-            };
-            sender
-                .try_send(Event::Failed(failure))
-                .expect("a new channel has room");
-            return Started {
-                chat_id: None,
-                events,
-                cancel,
-            };
-        }
-    };
-    let task = {
-        let app = app.clone();
-        let chat_id = chat_id.clone();
-        let cancel = cancel.clone();
-        async move {
-            let mut out = Out {
-                sender: sender.clone(),
-                text: String::new(),
-                started: Instant::now(),
-                first_token_ms: None,
-            };
-            let event = match answer(&app, &question, &chat_id, &mut out, &cancel).await {
-                Ok(answer) => Event::Done(Box::new(answer)),
-                Err(failure) => Event::Failed(failure),
-            };
-            // The transport may be gone; the exchange is stored either way.
-            let _ = sender.send(event).await;
-        }
-    };
-    tokio::spawn(task);
-    Started {
-        chat_id: Some(chat_id),
-        events,
-        cancel,
+impl Agent {
+    /// Starts answering `question` on its own task.
+    pub fn start(self: &Arc<Self>, question: Question) -> Started {
+        self.start_with(question, CancellationToken::new())
     }
-}
 
-/// The answer as it is sent.
-struct Out {
-    sender: mpsc::Sender<Event>,
-    text: String,
-    started: Instant,
-    first_token_ms: Option<f64>,
-}
-
-impl Out {
-    /// Sends a piece; fails when the transport is gone.
-    async fn push(&mut self, piece: String) -> Result<(), ApiError> {
-        if piece.is_empty() {
-            return Ok(());
-        }
-        if self.first_token_ms.is_none() {
-            self.first_token_ms = Some(ms_since(self.started));
-        }
-        self.text.push_str(&piece);
-        self.sender
-            .send(Event::Chunk(piece))
-            .await
-            .map_err(|_| ApiError::Cancelled)
-    }
-}
-
-fn ms_since(started: Instant) -> f64 {
-    started.elapsed().as_secs_f64() * 1e3
-}
-
-/// Checks a question before it is started, so that a transport can refuse it with
-/// a plain error instead of a stream.
-pub fn check(question: &Question, settings: &Settings) -> Result<(), FieldError> {
-    validate_query(&question.query, settings.search_max_query_chars)?;
-    if let Some(raw) = &question.chat_id {
-        memory::parse_chat_id(raw)?;
-    }
-    Ok(())
-}
-
-fn validate_query(raw: &str, max_chars: usize) -> Result<String, FieldError> {
-    let query = raw.trim();
-    if query.is_empty() {
-        return Err(FieldError::new("query", "escribe tu pregunta"));
-    }
-    if query.chars().count() > max_chars {
-        return Err(FieldError::new(
-            "query",
-            format!("admite como máximo {max_chars} caracteres"),
-        ));
-    }
-    Ok(query.to_owned())
-}
-
-async fn answer(
-    app: &AppState,
-    question: &Question,
-    chat_id: &str,
-    out: &mut Out,
-    cancel: &CancellationToken,
-) -> Result<Answer, Failure> {
-    let fail = |error: ApiError| Failure {
-        chat_id: Some(chat_id.to_owned()),
-        error,
-        partial: None,
-    };
-    let settings = app.settings();
-    let query = validate_query(&question.query, settings.search_max_query_chars)
-        .map_err(|err| fail(err.into()))?;
-    let agent = app.agent();
-    let queue = Duration::from_millis(settings.generation_queue_ms);
-    let _permit = tokio::select! {
-        () = cancel.cancelled() => return Err(fail(ApiError::Cancelled)),
-        permit = tokio::time::timeout(queue, Arc::clone(&agent.permits).acquire_owned()) => {
-            match permit {
-                Ok(Ok(permit)) => permit,
-                _ => return Err(fail(ApiError::Busy)),
-            }
-        }
-    };
-    let db = app.db();
-    // A question that starts its conversation (no id given) has no history to read.
-    let history = match question.chat_id {
-        None => Vec::new(),
-        Some(_) => memory::history(db, chat_id, settings.history_messages)
-            .await
-            .map_err(fail)?,
-    };
-    // The question is stored while retrieval runs: the first piece waits for neither
-    // more than it must.
-    let lang = context::language(&query);
-    let (stored, gathered) = tokio::join!(
-        memory::add_question(
-            db,
-            chat_id,
-            question.canal.as_str(),
-            question.usuario_id,
-            &query,
-        ),
-        context::gather(app, &query, &history),
-    );
-    stored.map_err(fail)?;
-    let gathered = gathered.map_err(|err| fail(ApiError::Internal(err)))?;
-    let mut sources = gathered.sources;
-    let mut toolbox = Toolbox::new(app, chat_id);
-    let generated = generate::generate(
-        app,
-        &query,
-        &history,
-        lang,
-        &mut sources,
-        &mut toolbox,
-        out,
-        cancel,
-    )
-    .await;
-    let timings = |out: &Out| Timings {
-        retrieval_ms: gathered.retrieval_ms,
-        embed_ms: gathered.embed_ms,
-        search_ms: gathered.search_ms,
-        first_token_ms: out.first_token_ms,
-        total_ms: ms_since(out.started),
-    };
-    let generator = match generated {
-        Ok(generator) => generator,
-        Err((generator, error)) => {
-            let estado = match &error {
-                ApiError::Cancelled => "cancelado",
-                ApiError::GeneratorUnavailable(_) if !out.text.is_empty() => "parcial",
-                _ => "error",
-            };
-            tracing::warn!(chat_id, code = error.code(), estado, "answer not completed");
-            let stored = memory::add(
-                db,
-                chat_id,
-                NewMessage {
-                    rol: ASSISTANT,
-                    contenido: out.text.clone(),
-                    estado,
-                    generador: Some(generator.as_str()),
-                    fuentes: serde_json::to_value(sources.all()).ok(),
-                    tiempos: serde_json::to_value(timings(out)).ok(),
-                    ..NewMessage::default()
-                },
-            )
-            .await;
-            if let Err(err) = stored {
-                tracing::error!(error = %err, chat_id, "could not store a partial answer");
-            }
-            return Err(Failure {
-                chat_id: Some(chat_id.to_owned()),
-                error,
-                partial: (!out.text.is_empty()).then(|| out.text.clone()),
-            });
-        }
-    };
-
-    // The order number is stated even when the model forgot to.
-    if let Some(pedido) = &toolbox.pedido
-        && !out.text.contains(&pedido.id.to_string())
-    {
-        let sentence = match lang {
-            Lang::Spanish => format!(
-                "\n\nTu pedido número {} quedó registrado (pendiente) por {}.",
-                pedido.id,
-                prompt::pesos(pedido.total.cents())
-            ),
-            Lang::English => format!(
-                "\n\nYour order number {} is registered (pending), total {}.",
-                pedido.id,
-                prompt::pesos(pedido.total.cents())
-            ),
+    /// Starts answering `question`, stopped by `cancel` (a transport that already has
+    /// a token for the request, e.g. one that transcribed it first).
+    pub fn start_with(self: &Arc<Self>, question: Question, cancel: CancellationToken) -> Started {
+        let (sender, events) = mpsc::channel(EVENT_BUFFER);
+        let chat_id = match question.chat_id.as_deref() {
+            None => Ok(memory::new_chat_id()),
+            Some(raw) => memory::parse_chat_id(raw),
         };
-        let _ = out.push(sentence).await;
-    }
-    let order_amounts: Vec<i64> = toolbox
-        .pedido
-        .iter()
-        .flat_map(|p| {
-            std::iter::once(p.total.cents()).chain(p.items.iter().map(|l| l.subtotal.cents()))
-        })
-        .collect();
-    let price_check = guard::check(&out.text, sources.all(), &order_amounts);
-    if let Some(note) = guard::correction(&price_check, lang) {
-        tracing::warn!(chat_id, mismatches = ?price_check.mismatches, "price guard corrected an answer");
-        let _ = out.push(note).await;
-    }
-    let cited = cited_sources(&out.text, sources.all());
-    let timings = timings(out);
-    memory::add(
-        db,
-        chat_id,
-        NewMessage {
-            rol: ASSISTANT,
-            contenido: out.text.clone(),
-            estado: "completo",
-            generador: Some(generator.as_str()),
-            fuentes: serde_json::to_value(&cited).ok(),
-            price_check: serde_json::to_value(&price_check).ok(),
-            tiempos: serde_json::to_value(&timings).ok(),
-        },
-    )
-    .await
-    .map_err(fail)?;
-    app.events().record(
-        "respuesta",
-        serde_json::json!({
-            "chat_id": chat_id,
-            "generador": generator,
-            "fuentes": cited.iter().map(|s| s.sku.as_deref().unwrap_or(&s.titulo)).collect::<Vec<_>>(),
-            "price_check_ok": price_check.ok,
-            "pedido_id": toolbox.pedido.as_ref().map(|p| p.id),
-            "first_token_ms": timings.first_token_ms,
-            "total_ms": timings.total_ms,
-        }),
-    );
-    Ok(Answer {
-        chat_id: chat_id.to_owned(),
-        response: out.text.clone(),
-        sources: cited,
-        generator,
-        price_check,
-        pedido_id: toolbox.pedido.as_ref().map(|p| p.id),
-        timings,
-    })
-}
-
-/// The sources an answer cites by number or names, in source order.
-fn cited_sources(text: &str, sources: &[Source]) -> Vec<Source> {
-    let numbers: Vec<usize> = guard::citations(text).into_iter().map(|(n, _)| n).collect();
-    let folded = crate::retrieval::text::fold(text);
-    sources
-        .iter()
-        .filter(|s| {
-            numbers.contains(&s.n) || {
-                let name = crate::retrieval::text::fold(&s.titulo);
-                s.tipo == context::SourceKind::Producto
-                    && !name.is_empty()
-                    && folded.contains(&name)
+        let chat_id = match chat_id {
+            Ok(id) => id,
+            Err(err) => {
+                let failure = Failure {
+                    chat_id: None,
+                    error: err.into(),
+                    partial: None,
+                };
+                sender
+                    .try_send(Event::Failed(failure))
+                    .expect("a new channel has room");
+                return Started {
+                    chat_id: None,
+                    events,
+                    cancel,
+                };
             }
-        })
-        .cloned()
-        .collect()
+        };
+        let task = {
+            let agent = Arc::clone(self);
+            let chat_id = chat_id.clone();
+            let cancel = cancel.clone();
+            async move {
+                let mut out = Out {
+                    sender: sender.clone(),
+                    text: String::new(),
+                    started: Instant::now(),
+                    first_token_ms: None,
+                };
+                let event = match agent.answer(&question, &chat_id, &mut out, &cancel).await {
+                    Ok(answer) => Event::Done(Box::new(answer)),
+                    Err(failure) => Event::Failed(failure),
+                };
+                // The transport may be gone; the exchange is stored either way.
+                let _ = sender.send(event).await;
+            }
+        };
+        tokio::spawn(task);
+        Started {
+            chat_id: Some(chat_id),
+            events,
+            cancel,
+        }
+    }
+
+    /// Checks a question before it is started, so that a transport can refuse it with
+    /// a plain error instead of a stream.
+    pub fn check(&self, question: &Question) -> Result<(), FieldError> {
+        validate_query(&question.query, self.search.max_query_chars())?;
+        if let Some(raw) = &question.chat_id {
+            memory::parse_chat_id(raw)?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

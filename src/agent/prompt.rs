@@ -3,8 +3,9 @@
 
 use ollama_rs::generation::chat::ChatMessage;
 
-use super::context::{Lang, Source, SourceKind};
 use super::memory::Turn;
+use crate::llm::source::{Lang, Source, SourceKind};
+use crate::shop::types::pesos;
 
 /// The built-in instructions (`TENDERO_SYSTEM_PROMPT` replaces them).
 pub const DEFAULT_SYSTEM_PROMPT: &str = "\
@@ -21,24 +22,6 @@ y la cantidad. Confírmalos con el cliente y entonces usa la herramienta crear_p
 di el número de pedido.
 - Usa buscar_productos o consultar_stock cuando necesites productos o existencias que no están \
 en el CONTEXTO.";
-
-/// An amount of cents as Colombian pesos are written: `$1.299.000`, `$45.900,50`.
-pub fn pesos(cents: i64) -> String {
-    let sign = if cents < 0 { "-" } else { "" };
-    let cents = cents.unsigned_abs();
-    let whole = (cents / 100).to_string();
-    let mut grouped = String::with_capacity(whole.len() + whole.len() / 3);
-    for (i, digit) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i).is_multiple_of(3) {
-            grouped.push('.');
-        }
-        grouped.push(digit);
-    }
-    match cents % 100 {
-        0 => format!("{sign}${grouped}"),
-        rest => format!("{sign}${grouped},{rest:02}"),
-    }
-}
 
 /// The sources as the model reads them.
 pub fn context_block(sources: &[Source]) -> String {
@@ -111,17 +94,4 @@ pub fn messages(
     }
     messages.push(ChatMessage::user(question.to_owned()));
     messages
-}
-
-#[cfg(test)]
-mod tests {
-    use super::pesos;
-
-    #[test]
-    fn pesos_are_grouped_with_dots() {
-        assert_eq!(pesos(129_900_000), "$1.299.000");
-        assert_eq!(pesos(4_590_050), "$45.900,50");
-        assert_eq!(pesos(99_900), "$999");
-        assert_eq!(pesos(0), "$0");
-    }
 }

@@ -8,19 +8,16 @@ use ollama_rs::generation::tools::{ToolCall, ToolInfo};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 
-use crate::app::AppState;
 use crate::db::entities::{cliente, producto};
-use crate::error::ApiError;
-use crate::retrieval::live;
 use crate::retrieval::search::{Filters, Mode};
 use crate::retrieval::store::ChunkKind;
-use crate::shop::clientes::{self, NuevoCliente};
-use crate::shop::pedidos::{self, LineaSolicitada, NuevoPedido, Pedido};
-use crate::shop::types::Email;
+use crate::shop::ShopError;
+use crate::shop::clientes::NuevoCliente;
+use crate::shop::pedidos::{LineaSolicitada, NuevoPedido, Pedido};
+use crate::shop::types::{Email, pesos};
 
+use super::Agent;
 use super::context::Sources;
-use super::memory;
-use super::prompt::pesos;
 
 /// Products `buscar_productos` returns at most.
 const MAX_SEARCH_RESULTS: usize = 10;
@@ -91,16 +88,16 @@ pub fn definitions() -> Vec<ToolInfo> {
 
 /// What the tools did during one answer.
 pub struct Toolbox<'a> {
-    app: &'a AppState,
+    agent: &'a Agent,
     chat_id: &'a str,
     /// The order taken in this answer (one at most).
     pub pedido: Option<Pedido>,
 }
 
 impl<'a> Toolbox<'a> {
-    pub fn new(app: &'a AppState, chat_id: &'a str) -> Self {
+    pub fn new(agent: &'a Agent, chat_id: &'a str) -> Self {
         Self {
-            app,
+            agent,
             chat_id,
             pedido: None,
         }
@@ -143,19 +140,15 @@ impl<'a> Toolbox<'a> {
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
         };
-        let (_, hits) = live::products(
-            self.app.index(),
-            self.app.db(),
-            &consulta,
-            Mode::Hybrid,
-            &filters,
-            MAX_SEARCH_RESULTS,
-        )
-        .await
-        .map_err(|err| {
-            tracing::error!(error = %format!("{err:#}"), "tool search failed");
-            "la búsqueda falló".to_owned()
-        })?;
+        let (_, hits) = self
+            .agent
+            .search
+            .products(&consulta, Mode::Hybrid, &filters, MAX_SEARCH_RESULTS)
+            .await
+            .map_err(|err| {
+                tracing::error!(error = %format!("{err:#}"), "tool search failed");
+                "la búsqueda falló".to_owned()
+            })?;
         let products: Vec<Value> = hits
             .iter()
             .map(|hit| product_json(sources.product(&hit.producto), &hit.producto))
@@ -168,7 +161,7 @@ impl<'a> Toolbox<'a> {
         let product = producto::Entity::find()
             .filter(producto::Column::Sku.eq(sku.as_str()))
             .filter(producto::Column::EliminadoAt.is_null())
-            .one(self.app.db().conn())
+            .one(self.agent.db.conn())
             .await
             .map_err(|err| {
                 tracing::error!(error = %err, "tool stock lookup failed");
@@ -210,36 +203,36 @@ impl<'a> Toolbox<'a> {
                 cantidad: cantidad as i64,
             });
         }
-        let db = self.app.db();
+        let agent = self.agent;
         let cliente_id = self.customer(&nombre, &email).await?;
-        let pedido = pedidos::create_in(
-            db,
-            NuevoPedido {
-                cliente_id,
-                items: lines,
-                notas: text_arg(args, "notas"),
-                direccion_envio: text_arg(args, "direccion_envio"),
-            },
-            Some(self.chat_id),
-        )
-        .await
-        .map_err(|err| match err {
-            ApiError::Internal(cause) => {
-                tracing::error!(error = %format!("{cause:#}"), "tool order failed");
-                "no se pudo crear el pedido".to_owned()
-            }
-            other => other.to_string(),
-        })?;
-        self.app
+        let order = NuevoPedido {
+            cliente_id,
+            items: lines,
+            notas: text_arg(args, "notas"),
+            direccion_envio: text_arg(args, "direccion_envio"),
+        };
+        let pedido = agent
+            .shop
+            .create_order_in(order, Some(self.chat_id))
+            .await
+            .map_err(|err| match err {
+                ShopError::Internal(cause) => {
+                    tracing::error!(error = %format!("{cause:#}"), "tool order failed");
+                    "no se pudo crear el pedido".to_owned()
+                }
+                other => other.to_string(),
+            })?;
+        agent
+            .search
             .stock_changed(pedido.items.iter().map(|l| l.producto_id));
-        if let Err(err) = memory::set_customer(db, self.chat_id, cliente_id).await {
+        if let Err(err) = agent.memory.set_customer(self.chat_id, cliente_id).await {
             tracing::warn!(error = %err, "could not link the conversation to its customer");
         }
         // The ordered products become sources with their stock after the order.
         let ids: Vec<i64> = pedido.items.iter().map(|l| l.producto_id).collect();
         if let Ok(rows) = producto::Entity::find()
             .filter(producto::Column::Id.is_in(ids))
-            .all(db.conn())
+            .all(agent.db.conn())
             .await
         {
             for row in &rows {
@@ -264,7 +257,7 @@ impl<'a> Toolbox<'a> {
 
     /// The id of the customer with this email, created when new.
     async fn customer(&self, nombre: &str, email: &str) -> Result<i64, String> {
-        let db = self.app.db();
+        let db = &self.agent.db;
         let existing = || async {
             cliente::Entity::find()
                 .filter(cliente::Column::Email.eq(email))
@@ -279,26 +272,26 @@ impl<'a> Toolbox<'a> {
         if let Some(found) = existing().await? {
             return Ok(found.id);
         }
-        let created = clientes::create(
-            db,
-            NuevoCliente {
+        let created = self
+            .agent
+            .shop
+            .create_customer(NuevoCliente {
                 nombre: nombre.to_owned(),
                 email: email.to_owned(),
                 telefono: None,
                 direccion: None,
                 ciudad: None,
                 notas: Some("Creado por el asistente de ventas".to_owned()),
-            },
-        )
-        .await;
+            })
+            .await;
         match created {
             Ok(cliente) => Ok(cliente.id),
             // Created by someone else a moment ago.
-            Err(ApiError::EmailTaken) => existing()
+            Err(ShopError::EmailTaken) => existing()
                 .await?
                 .map(|c| c.id)
                 .ok_or_else(|| "no se pudo registrar el cliente".to_owned()),
-            Err(ApiError::Internal(cause)) => {
+            Err(ShopError::Internal(cause)) => {
                 tracing::error!(error = %format!("{cause:#}"), "customer creation failed");
                 Err("no se pudo registrar el cliente".to_owned())
             }

@@ -7,7 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{Answer, Failure};
-use crate::error::ApiError;
+use crate::error::{Code, Coded, chain};
 use crate::speech::Transcription;
 
 /// What a voice question said, sent before its answer.
@@ -61,22 +61,30 @@ pub struct ErrorMessage {
 }
 
 impl ErrorMessage {
-    pub fn new(chat_id: Option<String>, error: &ApiError, parcial: Option<String>) -> Self {
-        if let ApiError::Internal(cause) = error {
-            tracing::error!(
-                error = format!("{cause:#}"),
-                "internal error while answering"
-            );
+    /// The message for any error a client may be shown; internal ones are logged
+    /// with their cause, which the message never carries.
+    pub fn new(chat_id: Option<String>, error: &dyn Coded, parcial: Option<String>) -> Self {
+        if error.code() == Code::Internal {
+            tracing::error!(error = chain(error), "internal error while answering");
         }
         Self {
             chat_id,
-            code: error.code(),
+            code: error.code().as_str(),
             message: error.to_string(),
-            field: match error {
-                ApiError::Validation(err) => Some(err.field),
-                _ => None,
-            },
+            field: error.field(),
             parcial,
+        }
+    }
+
+    /// A transport's own refusal (a payload it cannot read, a client over its
+    /// budget), with its code and message.
+    pub fn refusal(chat_id: Option<String>, code: Code, message: impl Into<String>) -> Self {
+        Self {
+            chat_id,
+            code: code.as_str(),
+            message: message.into(),
+            field: None,
+            parcial: None,
         }
     }
 }

@@ -17,9 +17,10 @@ use crate::db::Db;
 use crate::db::entities::{documento, producto};
 use crate::retrieval::search::SearchIndex;
 
-use super::source::{self, Format, ProductRow, RowError};
-use super::sync::{self, SyncReport};
-use super::{Progress, docs};
+use super::source::{self, ProductRow, RowError, SourceFormat};
+use crate::progress::Progress;
+use crate::retrieval::passages;
+use crate::retrieval::sync::{self, SyncReport};
 
 /// Rows inserted per statement.
 const INSERT_BATCH: usize = 500;
@@ -64,18 +65,26 @@ impl From<sea_orm::DbErr> for IngestError {
     }
 }
 
-/// Ingests a product file held in memory (`file` names it in error reports).
-pub async fn products(
+/// A product file held in memory.
+#[derive(Debug, Clone, Copy)]
+pub struct ProductFile<'a> {
+    /// What error reports call the file.
+    pub name: &'a str,
+    pub format: SourceFormat,
+    pub text: &'a str,
+}
+
+/// Ingests a product file.
+pub(super) async fn products(
     db: &Db,
     index: &SearchIndex,
-    file: &str,
-    format: Format,
-    text: &str,
+    file: ProductFile<'_>,
     options: Options,
     progress: &dyn Progress,
 ) -> Result<Summary, IngestError> {
     let started = Instant::now();
-    let parsed = source::parse(file, format, text);
+    let parsed = source::parse(file.name, file.format, file.text);
+    let file = file.name;
     let mut errors = parsed.errors;
     let mut rows = Vec::with_capacity(parsed.rows.len());
     let mut first_line: HashMap<String, u64> = HashMap::new();
@@ -230,7 +239,7 @@ pub struct DocumentFile {
 }
 
 /// Ingests shop documents (Markdown or plain text).
-pub async fn documents(
+pub(super) async fn documents(
     db: &Db,
     index: &SearchIndex,
     files: Vec<DocumentFile>,
@@ -259,7 +268,7 @@ pub async fn documents(
             .next()
             .unwrap_or_default()
             .to_owned();
-        let titulo = docs::title(&file.text, &stem);
+        let titulo = passages::title(&file.text, &stem);
         let hash = format!(
             "{:016x}",
             crate::retrieval::hash::fnv1a(file.text.as_bytes())

@@ -1,29 +1,53 @@
-//! The catalog as search sees it: reading product files and shop documents
-//! ([`source`], [`docs`]), loading them into the database ([`ingest`]), the demo shop
-//! ([`demo`]), and keeping the search index in step with the database ([`sync`]).
+//! The catalog's way in: product files and shop documents read ([`source`]),
+//! loaded into the database and then into the search index ([`ingest`]), and the
+//! demo shop ([`demo`]). `tendero ingest` and the server's start-up use it through
+//! [`Catalog`].
 
 pub mod demo;
-pub mod docs;
 pub mod ingest;
-pub mod progress;
 pub mod source;
-pub mod sync;
 
-/// Reports long steps (a progress bar in `tendero-ingest`, nothing in the server).
-pub trait Progress: Send + Sync {
-    /// A step of `total` units begins.
-    fn start(&self, step: &str, total: u64);
-    /// `n` more units are done.
-    fn advance(&self, n: u64);
-    /// The step is over.
-    fn finish(&self);
+use std::sync::Arc;
+
+use crate::db::Db;
+use crate::progress::Progress;
+use crate::retrieval::search::SearchIndex;
+
+use ingest::{DocumentFile, IngestError, Options, ProductFile, Summary};
+
+/// Loads catalogs into the database and the index that serves them.
+pub struct Catalog {
+    db: Db,
+    index: Arc<SearchIndex>,
 }
 
-/// Reports nothing.
-pub struct NoProgress;
+impl Catalog {
+    pub fn new(db: Db, index: Arc<SearchIndex>) -> Self {
+        Self { db, index }
+    }
 
-impl Progress for NoProgress {
-    fn start(&self, _step: &str, _total: u64) {}
-    fn advance(&self, _n: u64) {}
-    fn finish(&self) {}
+    /// Ingests a product file (CSV, JSON or JSON Lines), incrementally.
+    pub async fn products(
+        &self,
+        file: ProductFile<'_>,
+        options: Options,
+        progress: &dyn Progress,
+    ) -> Result<Summary, IngestError> {
+        ingest::products(&self.db, &self.index, file, options, progress).await
+    }
+
+    /// Ingests shop documents (Markdown or plain text), incrementally.
+    pub async fn documents(
+        &self,
+        files: Vec<DocumentFile>,
+        options: Options,
+        progress: &dyn Progress,
+    ) -> Result<Summary, IngestError> {
+        ingest::documents(&self.db, &self.index, files, options, progress).await
+    }
+
+    /// Loads the demo shop when the catalog has no product at all; `true` when it did.
+    pub async fn load_demo_if_empty(&self) -> anyhow::Result<bool> {
+        demo::load_if_empty(&self.db, &self.index).await
+    }
 }

@@ -16,19 +16,19 @@ use crate::shop::types::{FieldError, Money, Sku, parse_name, parse_stock, parse_
 
 /// A product file's format, from its extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub enum SourceFormat {
     Csv,
     Json,
     Jsonl,
 }
 
-impl Format {
+impl SourceFormat {
     pub fn from_path(path: &Path) -> Option<Self> {
         let ext = path.extension()?.to_str()?.to_ascii_lowercase();
         match ext.as_str() {
-            "csv" => Some(Format::Csv),
-            "json" => Some(Format::Json),
-            "jsonl" | "ndjson" => Some(Format::Jsonl),
+            "csv" => Some(SourceFormat::Csv),
+            "json" => Some(SourceFormat::Json),
+            "jsonl" | "ndjson" => Some(SourceFormat::Jsonl),
             _ => None,
         }
     }
@@ -90,7 +90,7 @@ fn canonical(column: &str) -> Option<&'static str> {
 }
 
 /// Parses a whole file held in memory.
-pub fn parse(file: &str, format: Format, text: &str) -> Parsed {
+pub fn parse(file: &str, format: SourceFormat, text: &str) -> Parsed {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut parsed = Parsed::default();
     let mut error = |line: u64, column: &str, reason: String| RowError {
@@ -100,8 +100,8 @@ pub fn parse(file: &str, format: Format, text: &str) -> Parsed {
         reason,
     };
     match format {
-        Format::Csv => parse_csv(text, &mut parsed, &mut error),
-        Format::Jsonl => {
+        SourceFormat::Csv => parse_csv(text, &mut parsed, &mut error),
+        SourceFormat::Jsonl => {
             for (n, line) in text.lines().enumerate() {
                 if line.trim().is_empty() {
                     continue;
@@ -117,7 +117,7 @@ pub fn parse(file: &str, format: Format, text: &str) -> Parsed {
                 }
             }
         }
-        Format::Json => match split_json_array(text) {
+        SourceFormat::Json => match split_json_array(text) {
             Ok(elements) => {
                 for (line_no, raw) in elements {
                     match serde_json::from_str::<Value>(raw) {
@@ -429,7 +429,7 @@ mod tests {
         let text = "sku,nombre,descripcion,categoria,precio,stock,color\n\
                     A-1,Camión de juguete,Volqueta roja,juguetes,\"45.900\",3,rojo\n\
                     A-2,Lámpara,,hogar,$ 129900,0,\n";
-        let parsed = parse("p.csv", Format::Csv, text);
+        let parsed = parse("p.csv", SourceFormat::Csv, text);
         assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
         assert_eq!(parsed.rows.len(), 2);
         let first = &parsed.rows[0];
@@ -444,7 +444,7 @@ mod tests {
     #[test]
     fn bad_rows_name_file_line_and_column() {
         let text = "sku,nombre,precio,stock\nB-1,Silla,abc,2\nB-2,Mesa,10,-4\nB-3,Banco,10,1\n";
-        let parsed = parse("malo.csv", Format::Csv, text);
+        let parsed = parse("malo.csv", SourceFormat::Csv, text);
         assert_eq!(parsed.rows.len(), 1);
         let shown: Vec<String> = parsed.errors.iter().map(ToString::to_string).collect();
         assert!(
@@ -461,13 +461,13 @@ mod tests {
     fn json_and_jsonl_report_lines() {
         let json = "[\n  {\"sku\": \"J-1\", \"nombre\": \"Taza\", \"precio\": 9900},\n  \
                     {\"sku\": \"J-2\", \"nombre\": \"Plato\"}\n]";
-        let parsed = parse("p.json", Format::Json, json);
+        let parsed = parse("p.json", SourceFormat::Json, json);
         assert_eq!(parsed.rows.len(), 1);
         assert_eq!(parsed.errors[0].line, 3);
         assert_eq!(parsed.errors[0].column, "precio");
         let jsonl = "{\"sku\": \"L-1\", \"nombre\": \"Vaso\", \"precio\": \"1500\", \"marca\": \"X\"}\n\
                      {not json}\n";
-        let parsed = parse("p.jsonl", Format::Jsonl, jsonl);
+        let parsed = parse("p.jsonl", SourceFormat::Jsonl, jsonl);
         assert_eq!(parsed.rows.len(), 1);
         assert_eq!(parsed.rows[0].atributos["marca"], "X");
         assert_eq!(parsed.errors[0].line, 2);

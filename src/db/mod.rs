@@ -3,7 +3,7 @@
 //! SQLite admits one writer at a time. Writes go through [`Db::begin_write`], which on
 //! SQLite first takes an in-process async lock (a fair FIFO handoff instead of
 //! SQLite's sleeping busy handler) and then opens a `BEGIN IMMEDIATE` transaction
-//! (which also serialises against other processes such as `tendero-ingest`). On
+//! (which also serialises against other processes such as `tendero ingest`). On
 //! PostgreSQL it is a plain transaction and row locks do the work.
 
 pub mod entities;
@@ -12,10 +12,12 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sea_orm::sea_query::{Expr, Func, LikeExpr, SimpleExpr};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ColumnTrait, ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, EntityTrait, PaginatorTrait, QuerySelect, Select, SqlErr, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
 };
 use tendero_migration::{Migrator, MigratorTrait};
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -121,6 +123,74 @@ impl Db {
     pub async fn ping(&self) -> Result<(), DbErr> {
         self.conn.ping().await
     }
+
+    /// The rows of one page of `query`, in the order `order` puts them, and how
+    /// many rows the whole query matches.
+    pub async fn page_of<E>(
+        &self,
+        query: Select<E>,
+        order: impl FnOnce(Select<E>) -> Select<E>,
+        limit: u64,
+        offset: u64,
+    ) -> Result<(Vec<E::Model>, u64), DbErr>
+    where
+        E: EntityTrait,
+        E::Model: Send + Sync,
+    {
+        let total = query.clone().count(&self.conn).await?;
+        let rows = order(query)
+            .limit(limit)
+            .offset(offset)
+            .all(&self.conn)
+            .await?;
+        Ok((rows, total))
+    }
+}
+
+/// A write that a unique constraint may refuse.
+#[derive(Debug)]
+pub enum Unique<T> {
+    Written(T),
+    /// Another row already holds the unique value; nothing was written.
+    Taken,
+}
+
+/// Whether a database error is a unique-constraint violation.
+pub fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+/// Commits a write that may break a unique constraint, reporting that as
+/// [`Unique::Taken`] (the transaction is dropped, so nothing is written).
+pub async fn commit_unique<T>(
+    txn: WriteTxn,
+    written: Result<T, DbErr>,
+) -> Result<Unique<T>, DbErr> {
+    match written {
+        Ok(value) => {
+            txn.commit().await?;
+            Ok(Unique::Written(value))
+        }
+        Err(err) if is_unique_violation(&err) => Ok(Unique::Taken),
+        Err(err) => Err(err),
+    }
+}
+
+/// `col LIKE '%needle%'` with `%`, `_` and `\` in the needle matched literally.
+pub fn contains(expr: impl Into<SimpleExpr>, needle: &str) -> SimpleExpr {
+    let escaped = needle
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    sea_orm::ExprTrait::like(
+        Expr::expr(expr.into()),
+        LikeExpr::new(format!("%{escaped}%")).escape('\\'),
+    )
+}
+
+/// `LOWER(col) LIKE '%needle%'` (needle already lower-cased).
+pub fn lower_contains(column: impl ColumnTrait, needle: &str) -> SimpleExpr {
+    contains(Func::lower(column.into_expr()), needle)
 }
 
 /// The file path of a `sqlite:` URL, if it names a file.

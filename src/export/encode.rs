@@ -37,26 +37,26 @@ pub trait Record {
 
 /// Output format of an export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub enum ExportFormat {
     Csv { excel: bool },
     Json,
     JsonLines,
 }
 
-impl Format {
+impl ExportFormat {
     pub fn extension(self) -> &'static str {
         match self {
-            Format::Csv { .. } => "csv",
-            Format::Json => "json",
-            Format::JsonLines => "jsonl",
+            ExportFormat::Csv { .. } => "csv",
+            ExportFormat::Json => "json",
+            ExportFormat::JsonLines => "jsonl",
         }
     }
 
     pub fn content_type(self) -> &'static str {
         match self {
-            Format::Csv { .. } => "text/csv; charset=utf-8",
-            Format::Json => "application/json",
-            Format::JsonLines => "application/x-ndjson",
+            ExportFormat::Csv { .. } => "text/csv; charset=utf-8",
+            ExportFormat::Json => "application/json",
+            ExportFormat::JsonLines => "application/x-ndjson",
         }
     }
 }
@@ -68,7 +68,7 @@ pub fn iso8601(time: DateTime<Utc>) -> String {
 
 /// Writes rows of the selected columns in one format.
 pub struct Encoder {
-    format: Format,
+    format: ExportFormat,
     names: Vec<&'static str>,
     indexes: Vec<usize>,
     rows: u64,
@@ -77,7 +77,7 @@ pub struct Encoder {
 
 impl Encoder {
     /// `columns` are (name, index into the record) pairs, in output order.
-    pub fn new(format: Format, columns: &[(&'static str, usize)]) -> Self {
+    pub fn new(format: ExportFormat, columns: &[(&'static str, usize)]) -> Self {
         Self {
             format,
             names: columns.iter().map(|(name, _)| *name).collect(),
@@ -89,7 +89,7 @@ impl Encoder {
 
     pub fn begin(&mut self, out: &mut Vec<u8>) {
         match self.format {
-            Format::Csv { excel } => {
+            ExportFormat::Csv { excel } => {
                 if excel {
                     out.extend_from_slice("\u{feff}".as_bytes());
                 }
@@ -101,14 +101,14 @@ impl Encoder {
                 }
                 out.extend_from_slice(b"\r\n");
             }
-            Format::Json => out.push(b'['),
-            Format::JsonLines => {}
+            ExportFormat::Json => out.push(b'['),
+            ExportFormat::JsonLines => {}
         }
     }
 
     pub fn row(&mut self, out: &mut Vec<u8>, record: &impl Record) {
         match self.format {
-            Format::Csv { excel } => {
+            ExportFormat::Csv { excel } => {
                 let separator = self.separator();
                 for (i, index) in self.indexes.iter().enumerate() {
                     if i > 0 {
@@ -118,8 +118,8 @@ impl Encoder {
                 }
                 out.extend_from_slice(b"\r\n");
             }
-            Format::Json | Format::JsonLines => {
-                if self.format == Format::Json {
+            ExportFormat::Json | ExportFormat::JsonLines => {
+                if self.format == ExportFormat::Json {
                     out.extend_from_slice(if self.rows == 0 { b"\n" } else { b",\n" });
                 }
                 out.push(b'{');
@@ -132,7 +132,7 @@ impl Encoder {
                     json_cell(out, record.cell(*index));
                 }
                 out.push(b'}');
-                if self.format == Format::JsonLines {
+                if self.format == ExportFormat::JsonLines {
                     out.push(b'\n');
                 }
             }
@@ -141,14 +141,14 @@ impl Encoder {
     }
 
     pub fn end(&mut self, out: &mut Vec<u8>) {
-        if self.format == Format::Json {
+        if self.format == ExportFormat::Json {
             out.extend_from_slice(if self.rows == 0 { b"]\n" } else { b"\n]\n" });
         }
     }
 
     fn separator(&self) -> u8 {
         match self.format {
-            Format::Csv { excel: true } => b';',
+            ExportFormat::Csv { excel: true } => b';',
             _ => b',',
         }
     }
@@ -251,7 +251,7 @@ mod tests {
         }
     }
 
-    fn encode(format: Format, rows: &[Row]) -> String {
+    fn encode(format: ExportFormat, rows: &[Row]) -> String {
         let columns = [("a", 0), ("b", 1)];
         let mut encoder = Encoder::new(format, &columns);
         let mut out = Vec::new();
@@ -272,7 +272,7 @@ mod tests {
             Row(vec![Cell::Money(Money::from_cents(1999)), Cell::Null]),
         ];
         assert_eq!(
-            encode(Format::Csv { excel: false }, &rows),
+            encode(ExportFormat::Csv { excel: false }, &rows),
             "a,b\r\nsimple,\"con, coma\"\r\n\"dice \"\"hola\"\"\",\"dos\nlíneas\"\r\n'=SUMA(A1),'-2+3\r\n19.99,\r\n"
         );
     }
@@ -284,7 +284,7 @@ mod tests {
             Cell::Text("a;b"),
         ])];
         assert_eq!(
-            encode(Format::Csv { excel: true }, &rows),
+            encode(ExportFormat::Csv { excel: true }, &rows),
             "\u{feff}a;b\r\n19,99;\"a;b\"\r\n"
         );
     }
@@ -295,15 +295,15 @@ mod tests {
             Row(vec![Cell::Int(1), Cell::Text("ñ \"x\"")]),
             Row(vec![Cell::Bool(true), Cell::Money(Money::from_cents(5))]),
         ];
-        let json = encode(Format::Json, &rows);
+        let json = encode(ExportFormat::Json, &rows);
         let parsed: Value = serde_json::from_str(&json).unwrap();
         assert_eq!(
             parsed,
             serde_json::json!([{"a": 1, "b": "ñ \"x\""}, {"a": true, "b": "0.05"}])
         );
-        assert_eq!(encode(Format::Json, &[]), "[]\n");
-        let lines = encode(Format::JsonLines, &rows);
+        assert_eq!(encode(ExportFormat::Json, &[]), "[]\n");
+        let lines = encode(ExportFormat::JsonLines, &rows);
         assert_eq!(lines.lines().count(), 2);
-        assert_eq!(encode(Format::JsonLines, &[]), "");
+        assert_eq!(encode(ExportFormat::JsonLines, &[]), "");
     }
 }

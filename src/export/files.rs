@@ -8,9 +8,9 @@ use rand::RngCore;
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 
+use super::ExportError;
 use super::ExportRequest;
-use crate::error::ApiError;
-use crate::shop::types::FieldError;
+use crate::error::FieldError;
 
 /// A report being written under a temporary name; dropped unfinished (an error, a
 /// cancelled task, a shutdown), it removes its temporary file.
@@ -100,22 +100,26 @@ pub struct SavedFile {
     pub modificado: DateTime<Utc>,
 }
 
+fn internal(err: std::io::Error) -> ExportError {
+    ExportError::Internal(err.into())
+}
+
 /// Saved reports, newest first (partial files are not listed).
-pub async fn list(dir: &Path) -> Result<Vec<SavedFile>, ApiError> {
+pub(super) async fn list(dir: &Path) -> Result<Vec<SavedFile>, ExportError> {
     let mut entries = match tokio::fs::read_dir(dir).await {
         Ok(entries) => entries,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(err) => return Err(ApiError::internal(err)),
+        Err(err) => return Err(internal(err)),
     };
     let mut files = Vec::new();
-    while let Some(entry) = entries.next_entry().await.map_err(ApiError::internal)? {
+    while let Some(entry) = entries.next_entry().await.map_err(internal)? {
         let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
             continue;
         };
         if check_name(&name).is_err() {
             continue;
         }
-        let meta = entry.metadata().await.map_err(ApiError::internal)?;
+        let meta = entry.metadata().await.map_err(internal)?;
         if !meta.is_file() {
             continue;
         }
@@ -160,19 +164,19 @@ pub fn check_name(name: &str) -> Result<(), FieldError> {
 }
 
 /// Opens a saved report by name: (file, size, content type).
-pub async fn open(
+pub(super) async fn open(
     dir: &Path,
     name: &str,
-) -> Result<(tokio::fs::File, u64, &'static str), ApiError> {
+) -> Result<(tokio::fs::File, u64, &'static str), ExportError> {
     check_name(name)?;
     let path = dir.join(name);
     let meta = match tokio::fs::symlink_metadata(&path).await {
         Ok(meta) if meta.is_file() => meta,
-        Ok(_) => return Err(ApiError::NotFound("reporte")),
+        Ok(_) => return Err(ExportError::NotFound),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            return Err(ApiError::NotFound("reporte"));
+            return Err(ExportError::NotFound);
         }
-        Err(err) => return Err(ApiError::internal(err)),
+        Err(err) => return Err(internal(err)),
     };
     let content_type = if name.ends_with(".csv") {
         "text/csv; charset=utf-8"
@@ -181,9 +185,7 @@ pub async fn open(
     } else {
         "application/json"
     };
-    let file = tokio::fs::File::open(&path)
-        .await
-        .map_err(ApiError::internal)?;
+    let file = tokio::fs::File::open(&path).await.map_err(internal)?;
     Ok((file, meta.len(), content_type))
 }
 

@@ -6,11 +6,15 @@
 //! channel, so a slow client slows the export down and a client that disconnects
 //! stops it), a saved file under `exports/` (written under a temporary name and
 //! renamed when complete, so there is never half a file), or both.
+//!
+//! [`Reports`] owns the database handle and the export settings (the folder of
+//! saved reports, the row cap).
 
 mod encode;
 pub mod files;
 pub mod rows;
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -19,14 +23,114 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use utoipa::IntoParams;
 
-pub use encode::{Format, iso8601};
-pub use rows::{Filters, Report};
+pub use encode::{ExportFormat, iso8601};
+pub use rows::{Report, ReportFilters};
 
+use crate::config::ExportSettings;
 use crate::db::Db;
-use crate::error::ApiError;
+use crate::error::{Code, Coded, FieldError, INTERNAL_MESSAGE};
 use crate::shop::pedidos::{Estado, parse_range};
-use crate::shop::types::FieldError;
 use encode::Encoder;
+use files::{PendingFile, SavedFile};
+
+/// Why a report was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("{0}")]
+    Validation(#[from] FieldError),
+    #[error(
+        "la exportación tendría {rows} filas y el máximo es {max_rows}: acota con desde, hasta u otros filtros"
+    )]
+    TooLarge { rows: u64, max_rows: u64 },
+    /// A saved report that does not exist.
+    #[error("reporte no encontrado")]
+    NotFound,
+    #[error("{INTERNAL_MESSAGE}")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl Coded for ExportError {
+    fn code(&self) -> Code {
+        match self {
+            Self::Validation(_) => Code::ValidationFailed,
+            Self::TooLarge { .. } => Code::ExportTooLarge,
+            Self::NotFound => Code::NotFound,
+            Self::Internal(_) => Code::Internal,
+        }
+    }
+
+    fn field(&self) -> Option<&'static str> {
+        match self {
+            Self::Validation(err) => Some(err.field),
+            _ => None,
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for ExportError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        Self::Internal(err.into())
+    }
+}
+
+/// The shop's reports: streamed, saved, listed.
+pub struct Reports {
+    db: Db,
+    settings: ExportSettings,
+}
+
+impl Reports {
+    pub fn new(db: Db, settings: ExportSettings) -> Self {
+        Self { db, settings }
+    }
+
+    /// Where saved reports are written.
+    pub fn folder(&self) -> &PathBuf {
+        &self.settings.exports_dir
+    }
+
+    /// Refuses an export larger than the configured cap, before anything is sent;
+    /// returns the rows it will have.
+    pub async fn check_size(&self, request: &ExportRequest) -> Result<u64, ExportError> {
+        let rows = rows::count(&self.db, request.report, &request.filters).await?;
+        let max_rows = self.settings.export_max_rows;
+        if rows > max_rows {
+            return Err(ExportError::TooLarge { rows, max_rows });
+        }
+        Ok(rows)
+    }
+
+    /// A file under the reports folder for `request`, written under a temporary
+    /// name until the export completes.
+    pub async fn new_file(&self, request: &ExportRequest) -> Result<PendingFile, ExportError> {
+        PendingFile::create(&self.settings.exports_dir, request)
+            .await
+            .map_err(|err| {
+                ExportError::Internal(anyhow::Error::new(err).context(format!(
+                    "creating a report in {} (TENDERO_EXPORTS_DIR)",
+                    self.settings.exports_dir.display()
+                )))
+            })
+    }
+
+    /// Runs an export to its end, the client's departure, or a failure.
+    pub async fn run(&self, request: &ExportRequest, sink: Sink) -> anyhow::Result<ExportOutcome> {
+        run(&self.db, request, sink).await
+    }
+
+    /// Saved reports, newest first.
+    pub async fn saved(&self) -> Result<Vec<SavedFile>, ExportError> {
+        files::list(&self.settings.exports_dir).await
+    }
+
+    /// A saved report by name: (file, size, content type).
+    pub async fn open_saved(
+        &self,
+        name: &str,
+    ) -> Result<(tokio::fs::File, u64, &'static str), ExportError> {
+        files::open(&self.settings.exports_dir, name).await
+    }
+}
 
 /// Rows per read: larger pages cost fewer round trips, smaller ones less memory.
 const PAGE_ROWS: u64 = 1_000;
@@ -64,8 +168,8 @@ pub struct ExportQuery {
 #[derive(Debug, Clone)]
 pub struct ExportRequest {
     pub report: Report,
-    pub format: Format,
-    pub filters: Filters,
+    pub format: ExportFormat,
+    pub filters: ReportFilters,
     /// (name, index) of the selected columns, in output order.
     pub columns: Vec<(&'static str, usize)>,
     pub save: bool,
@@ -96,12 +200,12 @@ impl ExportRequest {
         };
         let excel = q.excel.unwrap_or(false);
         let format = match q.formato.as_deref().unwrap_or("csv") {
-            "csv" => Format::Csv { excel },
+            "csv" => ExportFormat::Csv { excel },
             "json" | "jsonl" if excel => {
                 return Err(FieldError::new("excel", "solo aplica a formato=csv"));
             }
-            "json" => Format::Json,
-            "jsonl" => Format::JsonLines,
+            "json" => ExportFormat::Json,
+            "jsonl" => ExportFormat::JsonLines,
             _ => return Err(FieldError::new("formato", "admite csv, json o jsonl")),
         };
 
@@ -167,7 +271,7 @@ impl ExportRequest {
         Ok(Self {
             report,
             format,
-            filters: Filters {
+            filters: ReportFilters {
                 desde,
                 hasta,
                 estado: q.estado,
@@ -191,24 +295,15 @@ impl ExportRequest {
     }
 }
 
-/// Refuses an export larger than the configured cap, before anything is sent.
-pub async fn check_size(db: &Db, request: &ExportRequest, max_rows: u64) -> Result<u64, ApiError> {
-    let rows = rows::count(db, request.report, &request.filters).await?;
-    if rows > max_rows {
-        return Err(ApiError::ExportTooLarge { rows, max_rows });
-    }
-    Ok(rows)
-}
-
 /// Where exported bytes go.
 pub struct Sink {
     client: Option<mpsc::Sender<Result<Bytes, std::io::Error>>>,
-    file: Option<files::PendingFile>,
+    file: Option<PendingFile>,
 }
 
 /// How an export ended.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub enum ExportOutcome {
     Completed {
         rows: u64,
         saved: Option<String>,
@@ -222,7 +317,7 @@ pub enum Outcome {
 impl Sink {
     pub fn new(
         client: Option<mpsc::Sender<Result<Bytes, std::io::Error>>>,
-        file: Option<files::PendingFile>,
+        file: Option<PendingFile>,
     ) -> Self {
         Self { client, file }
     }
@@ -253,9 +348,8 @@ impl Sink {
     }
 }
 
-/// Runs an export to its end, the client's departure, or a failure.
 #[tracing::instrument(skip_all, fields(report = request.report.slug()))]
-pub async fn run(db: &Db, request: &ExportRequest, mut sink: Sink) -> anyhow::Result<Outcome> {
+async fn run(db: &Db, request: &ExportRequest, mut sink: Sink) -> anyhow::Result<ExportOutcome> {
     let started = Instant::now();
     let result = write_all(db, request, &mut sink).await;
     match result {
@@ -270,14 +364,14 @@ pub async fn run(db: &Db, request: &ExportRequest, mut sink: Sink) -> anyhow::Re
                 ?saved,
                 "export finished"
             );
-            Ok(Outcome::Completed { rows, saved })
+            Ok(ExportOutcome::Completed { rows, saved })
         }
         Ok((rows, false)) => {
             if let Some(file) = sink.file.take() {
                 file.discard().await;
             }
             tracing::info!(rows, "export cancelled: the client disconnected");
-            Ok(Outcome::Cancelled { rows })
+            Ok(ExportOutcome::Cancelled { rows })
         }
         Err(err) => {
             tracing::error!(error = format!("{err:#}"), "export failed");
@@ -297,7 +391,7 @@ async fn write_all(
     request: &ExportRequest,
     sink: &mut Sink,
 ) -> anyhow::Result<(u64, bool)> {
-    let (pages_tx, mut pages) = mpsc::channel::<Result<rows::Page, sea_orm::DbErr>>(1);
+    let (pages_tx, mut pages) = mpsc::channel::<Result<rows::RowPage, sea_orm::DbErr>>(1);
     let reader_db = db.clone();
     let report = request.report;
     let filters = request.filters.clone();
@@ -327,16 +421,16 @@ async fn write_all(
     while let Some(page) = pages.recv().await {
         let page = page?;
         let delivered = match &page {
-            rows::Page::Clientes(items) => {
+            rows::RowPage::Clientes(items) => {
                 encode_rows(items, &mut encoder, &mut buffer, sink).await?
             }
-            rows::Page::Productos(items) => {
+            rows::RowPage::Productos(items) => {
                 encode_rows(items, &mut encoder, &mut buffer, sink).await?
             }
-            rows::Page::Pedidos(items) => {
+            rows::RowPage::Pedidos(items) => {
                 encode_rows(items, &mut encoder, &mut buffer, sink).await?
             }
-            rows::Page::Lineas(items) => {
+            rows::RowPage::Lineas(items) => {
                 encode_rows(items, &mut encoder, &mut buffer, sink).await?
             }
         };

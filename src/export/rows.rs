@@ -106,7 +106,7 @@ impl Report {
 
 /// Row filters, already validated for the report they apply to.
 #[derive(Debug, Clone, Default)]
-pub struct Filters {
+pub struct ReportFilters {
     pub desde: Option<DateTime<Utc>>,
     pub hasta: Option<DateTime<Utc>>,
     pub estado: Option<Estado>,
@@ -258,18 +258,18 @@ impl Record for LineaRow {
     }
 }
 
-fn created_between(column: impl ColumnTrait, filters: &Filters) -> Condition {
+fn created_between(column: impl ColumnTrait, filters: &ReportFilters) -> Condition {
     Condition::all()
         .add_option(filters.desde.map(|d| column.gte(d)))
         .add_option(filters.hasta.map(|h| column.lte(h)))
 }
 
-fn cliente_condition(f: &Filters) -> Condition {
+fn cliente_condition(f: &ReportFilters) -> Condition {
     created_between(cliente::Column::CreatedAt, f)
         .add_option(f.activo.map(|a| cliente::Column::Activo.eq(a)))
 }
 
-fn producto_condition(f: &Filters) -> Condition {
+fn producto_condition(f: &ReportFilters) -> Condition {
     created_between(producto::Column::CreatedAt, f)
         .add_option(f.activo.map(|a| producto::Column::Activo.eq(a)))
         .add_option(
@@ -279,7 +279,7 @@ fn producto_condition(f: &Filters) -> Condition {
         )
 }
 
-fn pedido_condition(f: &Filters) -> Condition {
+fn pedido_condition(f: &ReportFilters) -> Condition {
     created_between(pedido::Column::CreatedAt, f)
         .add_option(f.estado.map(|e| pedido::Column::Estado.eq(e.as_str())))
         .add_option(f.cliente_id.map(|c| pedido::Column::ClienteId.eq(c)))
@@ -326,7 +326,11 @@ fn lineas_query() -> sea_orm::Select<pedido_item::Entity> {
 }
 
 /// How many rows the report will have.
-pub async fn count(db: &Db, report: Report, filters: &Filters) -> Result<u64, sea_orm::DbErr> {
+pub async fn count(
+    db: &Db,
+    report: Report,
+    filters: &ReportFilters,
+) -> Result<u64, sea_orm::DbErr> {
     let conn = db.conn();
     match report {
         Report::Clientes => {
@@ -357,20 +361,20 @@ pub async fn count(db: &Db, report: Report, filters: &Filters) -> Result<u64, se
     }
 }
 
-pub enum Page {
+pub enum RowPage {
     Clientes(Vec<cliente::Model>),
     Productos(Vec<producto::Model>),
     Pedidos(Vec<PedidoRow>),
     Lineas(Vec<LineaRow>),
 }
 
-impl Page {
+impl RowPage {
     pub fn len(&self) -> usize {
         match self {
-            Page::Clientes(rows) => rows.len(),
-            Page::Productos(rows) => rows.len(),
-            Page::Pedidos(rows) => rows.len(),
-            Page::Lineas(rows) => rows.len(),
+            RowPage::Clientes(rows) => rows.len(),
+            RowPage::Productos(rows) => rows.len(),
+            RowPage::Pedidos(rows) => rows.len(),
+            RowPage::Lineas(rows) => rows.len(),
         }
     }
 
@@ -381,10 +385,10 @@ impl Page {
     /// The key of the last row, to read the next page after.
     pub fn last_key(&self) -> Option<i64> {
         match self {
-            Page::Clientes(rows) => rows.last().map(|r| r.id),
-            Page::Productos(rows) => rows.last().map(|r| r.id),
-            Page::Pedidos(rows) => rows.last().map(|r| r.id),
-            Page::Lineas(rows) => rows.last().map(|r| r.id),
+            RowPage::Clientes(rows) => rows.last().map(|r| r.id),
+            RowPage::Productos(rows) => rows.last().map(|r| r.id),
+            RowPage::Pedidos(rows) => rows.last().map(|r| r.id),
+            RowPage::Lineas(rows) => rows.last().map(|r| r.id),
         }
     }
 }
@@ -393,13 +397,13 @@ impl Page {
 pub async fn page(
     db: &Db,
     report: Report,
-    filters: &Filters,
+    filters: &ReportFilters,
     after: i64,
     size: u64,
-) -> Result<Page, sea_orm::DbErr> {
+) -> Result<RowPage, sea_orm::DbErr> {
     let conn = db.conn();
     Ok(match report {
-        Report::Clientes => Page::Clientes(
+        Report::Clientes => RowPage::Clientes(
             cliente::Entity::find()
                 .filter(cliente::Column::Id.gt(after))
                 .filter(cliente_condition(filters))
@@ -408,7 +412,7 @@ pub async fn page(
                 .all(conn)
                 .await?,
         ),
-        Report::Productos => Page::Productos(
+        Report::Productos => RowPage::Productos(
             producto::Entity::find()
                 .filter(producto::Column::Id.gt(after))
                 .filter(producto_condition(filters))
@@ -417,7 +421,7 @@ pub async fn page(
                 .all(conn)
                 .await?,
         ),
-        Report::Pedidos => Page::Pedidos(
+        Report::Pedidos => RowPage::Pedidos(
             pedidos_query()
                 .filter(pedido::Column::Id.gt(after))
                 .filter(pedido_condition(filters))
@@ -427,7 +431,7 @@ pub async fn page(
                 .all(conn)
                 .await?,
         ),
-        Report::PedidoLineas => Page::Lineas(
+        Report::PedidoLineas => RowPage::Lineas(
             lineas_query()
                 .filter(pedido_item::Column::Id.gt(after))
                 .filter(pedido_condition(filters))

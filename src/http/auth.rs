@@ -5,10 +5,11 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::app::AppState;
-use crate::error::ApiError;
-use crate::http::extract::{ApiJson, Staff};
-use crate::shop::usuarios::{self, Usuario};
+use std::sync::Arc;
+
+use super::error::ApiError;
+use super::extract::{ApiJson, Staff};
+use crate::auth::{Auth, Usuario};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -19,7 +20,7 @@ pub struct Login {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Session {
+pub struct LoginReply {
     pub token: String,
     /// Always `Bearer`.
     pub token_type: &'static str,
@@ -31,24 +32,19 @@ pub struct Session {
 /// Exchanges an email and password for a JWT.
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = Login,
     responses(
-        (status = 200, description = "Signed in", body = Session),
+        (status = 200, description = "Signed in", body = LoginReply),
         (status = 401, description = "Wrong email or password", body = crate::http::ErrorBody),
     ))]
 pub async fn login(
-    State(app): State<AppState>,
+    State(auth): State<Arc<Auth>>,
     ApiJson(body): ApiJson<Login>,
-) -> Result<Json<Session>, ApiError> {
-    if body.email.len() > 254 || body.password.len() > 1024 {
-        return Err(ApiError::InvalidCredentials);
-    }
-    let user =
-        usuarios::authenticate(app.db(), &body.email, &body.password, app.dummy_hash()).await?;
-    let (token, expires_in) = app.jwt().issue(user.id, &user.email, user.rol);
-    Ok(Json(Session {
-        token,
+) -> Result<Json<LoginReply>, ApiError> {
+    let signed_in = auth.login(&body.email, &body.password).await?;
+    Ok(Json(LoginReply {
+        token: signed_in.token,
         token_type: "Bearer",
-        expires_in,
-        usuario: user,
+        expires_in: signed_in.expires_in,
+        usuario: signed_in.usuario,
     }))
 }
 
@@ -58,12 +54,6 @@ pub async fn login(
         (status = 200, body = Usuario),
         (status = 401, description = "Missing, expired or invalid token", body = crate::http::ErrorBody),
     ))]
-pub async fn me(staff: Staff, State(app): State<AppState>) -> Result<Json<Usuario>, ApiError> {
-    let user = usuarios::get(app.db(), staff.id)
-        .await
-        .map_err(|err| match err {
-            ApiError::NotFound(_) => ApiError::Unauthorized("el usuario del token ya no existe"),
-            other => other,
-        })?;
-    Ok(Json(user))
+pub async fn me(staff: Staff, State(auth): State<Arc<Auth>>) -> Result<Json<Usuario>, ApiError> {
+    Ok(Json(auth.user(&staff).await?))
 }

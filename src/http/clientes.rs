@@ -6,23 +6,24 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::app::AppState;
-use crate::error::ApiError;
-use crate::http::ErrorBody;
-use crate::http::extract::{Admin, ApiJson, ApiPath, ApiQuery, Staff};
-use crate::shop::Deletion;
-use crate::shop::clientes::{self, CambiosCliente, Cliente, FiltroClientes, NuevoCliente};
+use std::sync::Arc;
+
+use super::ErrorBody;
+use super::error::ApiError;
+use super::extract::{Admin, ApiJson, ApiPath, ApiQuery, Staff};
+use crate::shop::clientes::{CambiosCliente, Cliente, FiltroClientes, NuevoCliente};
 use crate::shop::types::Paged;
+use crate::shop::{Deletion, Shop};
 
 #[utoipa::path(get, path = "/api/clientes", tag = "clientes", params(FiltroClientes),
     security(("bearer" = [])),
     responses((status = 200, body = Paged<Cliente>), (status = 400, body = ErrorBody)))]
 pub async fn list(
     _: Staff,
-    State(app): State<AppState>,
+    State(shop): State<Arc<Shop>>,
     ApiQuery(filter): ApiQuery<FiltroClientes>,
 ) -> Result<Json<Paged<Cliente>>, ApiError> {
-    Ok(Json(clientes::list(app.db(), filter).await?))
+    Ok(Json(shop.list_customers(filter).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -38,12 +39,10 @@ pub struct Busqueda {
     responses((status = 200, body = Vec<Cliente>), (status = 400, body = ErrorBody)))]
 pub async fn search(
     _: Staff,
-    State(app): State<AppState>,
+    State(shop): State<Arc<Shop>>,
     ApiQuery(query): ApiQuery<Busqueda>,
 ) -> Result<Json<Vec<Cliente>>, ApiError> {
-    Ok(Json(
-        clientes::search(app.db(), &query.q, query.limit).await?,
-    ))
+    Ok(Json(shop.search_customers(&query.q, query.limit).await?))
 }
 
 #[utoipa::path(get, path = "/api/clientes/{id}", tag = "clientes", security(("bearer" = [])),
@@ -51,10 +50,10 @@ pub async fn search(
     responses((status = 200, body = Cliente), (status = 404, body = ErrorBody)))]
 pub async fn get(
     _: Staff,
-    State(app): State<AppState>,
+    State(shop): State<Arc<Shop>>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Cliente>, ApiError> {
-    Ok(Json(clientes::get(app.db(), id).await?))
+    Ok(Json(shop.customer(id).await?))
 }
 
 #[utoipa::path(post, path = "/api/clientes", tag = "clientes", request_body = NuevoCliente,
@@ -63,13 +62,10 @@ pub async fn get(
         (status = 409, description = "Email already used", body = ErrorBody)))]
 pub async fn create(
     _: Staff,
-    State(app): State<AppState>,
+    State(shop): State<Arc<Shop>>,
     ApiJson(body): ApiJson<NuevoCliente>,
 ) -> Result<(StatusCode, Json<Cliente>), ApiError> {
-    Ok((
-        StatusCode::CREATED,
-        Json(clientes::create(app.db(), body).await?),
-    ))
+    Ok((StatusCode::CREATED, Json(shop.create_customer(body).await?)))
 }
 
 #[utoipa::path(patch, path = "/api/clientes/{id}", tag = "clientes", request_body = CambiosCliente,
@@ -78,11 +74,11 @@ pub async fn create(
         (status = 409, body = ErrorBody)))]
 pub async fn update(
     _: Staff,
-    State(app): State<AppState>,
+    State(shop): State<Arc<Shop>>,
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<CambiosCliente>,
 ) -> Result<Json<Cliente>, ApiError> {
-    Ok(Json(clientes::update(app.db(), id, body).await?))
+    Ok(Json(shop.update_customer(id, body).await?))
 }
 
 /// Admins only. A customer with orders is kept and marked deleted.
@@ -92,8 +88,8 @@ pub async fn update(
         (status = 404, body = ErrorBody)))]
 pub async fn delete(
     _: Admin,
-    State(app): State<AppState>,
+    State(shop): State<Arc<Shop>>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Deletion>, ApiError> {
-    Ok(Json(clientes::delete(app.db(), id).await?))
+    Ok(Json(shop.delete_customer(id).await?))
 }

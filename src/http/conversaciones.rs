@@ -4,11 +4,13 @@
 use axum::Json;
 use axum::extract::State;
 
-use crate::agent::memory::{self, Conversacion, ConversacionCompleta, FiltroConversaciones};
-use crate::app::AppState;
-use crate::error::ApiError;
-use crate::http::ErrorBody;
-use crate::http::extract::{ApiPath, ApiQuery, Staff};
+use std::sync::Arc;
+
+use super::ErrorBody;
+use super::error::ApiError;
+use super::extract::{ApiPath, ApiQuery, Staff};
+use crate::agent::Agent;
+use crate::agent::memory::{Conversacion, ConversacionCompleta, FiltroConversaciones};
 use crate::shop::types::Paged;
 
 #[utoipa::path(get, path = "/api/conversaciones", tag = "agente", params(FiltroConversaciones),
@@ -17,10 +19,10 @@ use crate::shop::types::Paged;
         (status = 401, body = ErrorBody)))]
 pub async fn list(
     _: Staff,
-    State(app): State<AppState>,
+    State(agent): State<Arc<Agent>>,
     ApiQuery(filter): ApiQuery<FiltroConversaciones>,
 ) -> Result<Json<Paged<Conversacion>>, ApiError> {
-    Ok(Json(memory::list(app.db(), filter).await?))
+    Ok(Json(agent.memory().list(filter).await?))
 }
 
 #[utoipa::path(get, path = "/api/conversaciones/{chat_id}", tag = "agente",
@@ -28,8 +30,8 @@ pub async fn list(
     responses((status = 200, body = ConversacionCompleta), (status = 404, body = ErrorBody)))]
 pub async fn get(
     _: Staff,
-    State(app): State<AppState>,
+    State(agent): State<Arc<Agent>>,
     ApiPath(chat_id): ApiPath<String>,
 ) -> Result<Json<ConversacionCompleta>, ApiError> {
-    Ok(Json(memory::get(app.db(), &chat_id).await?))
+    Ok(Json(agent.memory().conversation(&chat_id).await?))
 }

@@ -8,12 +8,14 @@ use axum::response::{IntoResponse, Response};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::io::ReaderStream;
 
-use crate::app::AppState;
-use crate::error::ApiError;
-use crate::export::files::{self, PendingFile, SavedFile};
-use crate::export::{self, ExportQuery, ExportRequest, Outcome, Sink};
-use crate::http::ErrorBody;
-use crate::http::extract::{ApiPath, ApiQuery, Staff};
+use std::sync::Arc;
+
+use super::ErrorBody;
+use super::error::ApiError;
+use super::extract::{ApiPath, ApiQuery, Staff};
+use super::metrics::Metrics;
+use crate::export::files::SavedFile;
+use crate::export::{ExportOutcome, ExportQuery, ExportRequest, Reports, Sink};
 
 /// Streams a report. CSV by default; `formato=json|jsonl`; filters by dates, state,
 /// category, activity and customer; `columnas=` picks and orders columns;
@@ -28,24 +30,15 @@ use crate::http::extract::{ApiPath, ApiQuery, Staff};
     ))]
 pub async fn export(
     staff: Staff,
-    State(app): State<AppState>,
+    State(reports): State<Arc<Reports>>,
+    State(metrics): State<Arc<Metrics>>,
     ApiPath(entity): ApiPath<String>,
     ApiQuery(query): ApiQuery<ExportQuery>,
 ) -> Result<Response, ApiError> {
     let request = ExportRequest::parse(&entity, query)?;
-    let settings = app.settings();
-    let rows = export::check_size(app.db(), &request, settings.export_max_rows).await?;
+    let rows = reports.check_size(&request).await?;
     let file = if request.save {
-        Some(
-            PendingFile::create(&settings.exports_dir, &request)
-                .await
-                .map_err(|err| {
-                    ApiError::internal(anyhow::Error::new(err).context(format!(
-                        "creating a report in {} (TENDERO_EXPORTS_DIR)",
-                        settings.exports_dir.display()
-                    )))
-                })?,
-        )
+        Some(reports.new_file(&request).await?)
     } else {
         None
     };
@@ -59,14 +52,16 @@ pub async fn export(
     let (sender, receiver) = tokio::sync::mpsc::channel(2);
     let download_name = request.download_name();
     let format = request.format;
-    let task_app = app.clone();
     let task = async move {
-        let metrics = task_app.metrics().clone();
         let _running = metrics.export_started();
         let slug = request.report.slug();
-        match export::run(task_app.db(), &request, Sink::new(Some(sender), file)).await {
-            Ok(Outcome::Completed { rows, .. }) => metrics.export_finished(slug, "completed", rows),
-            Ok(Outcome::Cancelled { rows }) => metrics.export_finished(slug, "cancelled", rows),
+        match reports.run(&request, Sink::new(Some(sender), file)).await {
+            Ok(ExportOutcome::Completed { rows, .. }) => {
+                metrics.export_finished(slug, "completed", rows)
+            }
+            Ok(ExportOutcome::Cancelled { rows }) => {
+                metrics.export_finished(slug, "cancelled", rows)
+            }
             Err(_) => metrics.export_finished(slug, "failed", 0),
         }
     };
@@ -94,9 +89,9 @@ pub async fn export(
     responses((status = 200, body = Vec<SavedFile>)))]
 pub async fn list_files(
     _: Staff,
-    State(app): State<AppState>,
+    State(reports): State<Arc<Reports>>,
 ) -> Result<Json<Vec<SavedFile>>, ApiError> {
-    Ok(Json(files::list(&app.settings().exports_dir).await?))
+    Ok(Json(reports.saved().await?))
 }
 
 /// Downloads a saved report by name; names that try to leave the folder are refused.
@@ -106,10 +101,10 @@ pub async fn list_files(
         (status = 404, body = ErrorBody)))]
 pub async fn download_file(
     _: Staff,
-    State(app): State<AppState>,
+    State(reports): State<Arc<Reports>>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    let (file, length, content_type) = files::open(&app.settings().exports_dir, &name).await?;
+    let (file, length, content_type) = reports.open_saved(&name).await?;
     let mut response = Body::from_stream(ReaderStream::new(file)).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

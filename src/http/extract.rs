@@ -1,6 +1,7 @@
 //! Extractors that turn requests into typed input or an [`ApiError`], so that every
 //! rejection (bad JSON, wrong content type, oversized body, bad query or path, missing
-//! or invalid token, wrong role) answers with the one JSON error shape.
+//! or invalid token, wrong role) answers with the one JSON error shape. Who is
+//! asking is visible in a handler's signature: [`Staff`], [`Admin`], [`MaybeStaff`].
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use std::sync::Arc;
@@ -12,9 +13,11 @@ use axum::middleware::Next;
 use axum::response::Response;
 use serde::de::DeserializeOwned;
 
-use crate::app::AppState;
-use crate::auth::{JwtKeys, Role, TokenError};
-use crate::error::ApiError;
+use super::error::ApiError;
+use crate::auth::{Auth, AuthError, Role};
+use crate::error::Refusal;
+
+pub use crate::auth::Staff;
 
 /// `axum::Json` with rejections mapped onto [`ApiError`].
 pub struct ApiJson<T>(pub T);
@@ -30,15 +33,16 @@ where
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(value)) => Ok(Self(value)),
             Err(rejection) => Err(match rejection.status() {
-                StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+                StatusCode::PAYLOAD_TOO_LARGE => Refusal::PayloadTooLarge,
                 StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-                    ApiError::UnsupportedMediaType("application/json")
+                    Refusal::UnsupportedMediaType("application/json")
                 }
                 StatusCode::UNPROCESSABLE_ENTITY => {
-                    ApiError::InvalidBody(strip_prefix(&rejection.body_text()))
+                    Refusal::InvalidBody(strip_prefix(&rejection.body_text()))
                 }
-                _ => ApiError::InvalidJson(strip_prefix(&rejection.body_text())),
-            }),
+                _ => Refusal::InvalidJson(strip_prefix(&rejection.body_text())),
+            }
+            .into()),
         }
     }
 }
@@ -58,7 +62,7 @@ where
             .await
             .map(|q| Self(q.0))
             .map_err(|rejection: QueryRejection| {
-                ApiError::InvalidQuery(strip_prefix(&rejection.body_text()))
+                Refusal::InvalidQuery(strip_prefix(&rejection.body_text())).into()
             })
     }
 }
@@ -78,7 +82,7 @@ where
             .await
             .map(|p| Self(p.0))
             .map_err(|rejection: PathRejection| {
-                ApiError::InvalidPath(strip_prefix(&rejection.body_text()))
+                Refusal::InvalidPath(strip_prefix(&rejection.body_text())).into()
             })
     }
 }
@@ -89,14 +93,6 @@ fn strip_prefix(text: &str) -> String {
         .map(|(_, rest)| rest)
         .unwrap_or(text)
         .to_owned()
-}
-
-/// A signed-in staff member, of any role.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Staff {
-    pub id: i64,
-    pub email: String,
-    pub rol: Role,
 }
 
 /// A signed-in admin; any other role is refused with 403.
@@ -110,13 +106,11 @@ pub enum Identity {
     Refused(&'static str),
 }
 
-/// Reads and verifies a bearer token.
-pub fn bearer_staff(headers: &HeaderMap, keys: &JwtKeys) -> Result<Staff, ApiError> {
+/// Reads and verifies a bearer token; the refusal says why it lets no one in.
+pub fn bearer_staff(headers: &HeaderMap, auth: &Auth) -> Result<Staff, &'static str> {
     let header = headers
         .get(header::AUTHORIZATION)
-        .ok_or(ApiError::Unauthorized(
-            "falta el token (Authorization: Bearer …)",
-        ))?;
+        .ok_or("falta el token (Authorization: Bearer …)")?;
     let token = header
         .to_str()
         .ok()
@@ -126,36 +120,21 @@ pub fn bearer_staff(headers: &HeaderMap, keys: &JwtKeys) -> Result<Staff, ApiErr
         })
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or(ApiError::Unauthorized(
-            "la cabecera Authorization debe ser 'Bearer <token>'",
-        ))?;
-    let claims = keys.verify(token).map_err(|err| {
-        ApiError::Unauthorized(match err {
-            TokenError::Expired => "el token expiró: inicia sesión de nuevo",
-            TokenError::WrongIssuer => "el token no fue emitido por este servidor",
-            TokenError::Invalid => "el token no es válido",
-        })
-    })?;
-    let id = claims
-        .sub
-        .parse()
-        .map_err(|_| ApiError::Unauthorized("el token no es válido"))?;
-    Ok(Staff {
-        id,
-        email: claims.email,
-        rol: claims.rol,
+        .ok_or("la cabecera Authorization debe ser 'Bearer <token>'")?;
+    auth.verify(token).map_err(|err| match err {
+        AuthError::Unauthorized(reason) => reason,
+        _ => "el token no es válido",
     })
 }
 
 /// Middleware: verifies a presented token once per request and records the outcome,
 /// for the rate limiter (which keys signed-in staff by user) and the extractors.
 /// It refuses nothing itself: routes that need a user say so with [`Staff`] or [`Admin`].
-pub async fn identify(State(keys): State<Arc<JwtKeys>>, mut req: Request, next: Next) -> Response {
+pub async fn identify(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) -> Response {
     if req.headers().contains_key(header::AUTHORIZATION) {
-        let identity = match bearer_staff(req.headers(), &keys) {
+        let identity = match bearer_staff(req.headers(), &auth) {
             Ok(staff) => Identity::Staff(staff),
-            Err(ApiError::Unauthorized(reason)) => Identity::Refused(reason),
-            Err(_) => Identity::Refused("el token no es válido"),
+            Err(reason) => Identity::Refused(reason),
         };
         req.extensions_mut().insert(identity);
     }
@@ -164,7 +143,7 @@ pub async fn identify(State(keys): State<Arc<JwtKeys>>, mut req: Request, next: 
 
 impl<S> FromRequestParts<S> for Staff
 where
-    AppState: FromRef<S>,
+    Arc<Auth>: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = ApiError;
@@ -172,8 +151,9 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match parts.extensions.get::<Identity>() {
             Some(Identity::Staff(staff)) => Ok(staff.clone()),
-            Some(Identity::Refused(reason)) => Err(ApiError::Unauthorized(reason)),
-            None => bearer_staff(&parts.headers, AppState::from_ref(state).jwt()),
+            Some(Identity::Refused(reason)) => Err(Refusal::Unauthorized(reason).into()),
+            None => bearer_staff(&parts.headers, &Arc::<Auth>::from_ref(state))
+                .map_err(|reason| Refusal::Unauthorized(reason).into()),
         }
     }
 }
@@ -185,7 +165,7 @@ pub struct MaybeStaff(pub Option<Staff>);
 
 impl<S> FromRequestParts<S> for MaybeStaff
 where
-    AppState: FromRef<S>,
+    Arc<Auth>: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = ApiError;
@@ -204,7 +184,7 @@ where
 
 impl<S> FromRequestParts<S> for Admin
 where
-    AppState: FromRef<S>,
+    Arc<Auth>: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = ApiError;
@@ -214,7 +194,7 @@ where
         if staff.rol == Role::Admin {
             Ok(Admin(staff))
         } else {
-            Err(ApiError::Forbidden)
+            Err(Refusal::Forbidden.into())
         }
     }
 }

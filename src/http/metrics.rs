@@ -1,4 +1,5 @@
-//! Prometheus metrics: requests and latency by method, route and status.
+//! Prometheus metrics: requests and latency by method, route and status; exports;
+//! and how far the search index is behind the database.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,6 +14,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+
+use crate::retrieval::Search;
 
 const LATENCY_BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -44,6 +47,8 @@ pub struct Metrics {
     exports_running: Gauge,
     exports: Family<ExportLabels, Counter>,
     export_rows: Family<ReportLabels, Counter>,
+    index_backlog: Gauge,
+    index_sync_failures: Gauge,
 }
 
 impl Metrics {
@@ -81,6 +86,18 @@ impl Metrics {
             "Rows written by exports",
             export_rows.clone(),
         );
+        let index_backlog = Gauge::default();
+        let index_sync_failures = Gauge::default();
+        registry.register(
+            "index_backlog_products",
+            "Products changed in the database and not yet re-indexed",
+            index_backlog.clone(),
+        );
+        registry.register(
+            "index_sync_failures",
+            "Failed attempts in a row to re-index changed products (0 once one succeeds)",
+            index_sync_failures.clone(),
+        );
         Self {
             registry,
             requests,
@@ -88,6 +105,8 @@ impl Metrics {
             exports_running,
             exports,
             export_rows,
+            index_backlog,
+            index_sync_failures,
         }
     }
 
@@ -161,7 +180,15 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next
 }
 
 /// `GET /metrics`.
-pub async fn render(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
+pub async fn render(
+    State(metrics): State<Arc<Metrics>>,
+    State(search): State<Arc<Search>>,
+) -> impl IntoResponse {
+    let backlog = search.backlog();
+    metrics
+        .index_backlog
+        .set(i64::try_from(backlog.pending).unwrap_or(i64::MAX));
+    metrics.index_sync_failures.set(i64::from(backlog.failures));
     (
         [(
             header::CONTENT_TYPE,

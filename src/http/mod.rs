@@ -1,11 +1,15 @@
 //! The HTTP surface: routes, extractors, rate limits, metrics, OpenAPI.
 //!
-//! Handlers are thin: they extract typed input (auth is visible in their signatures)
-//! and call one service function in [`crate::shop`].
+//! Handlers are thin: they extract typed input (auth is visible in their signatures),
+//! take the one service they use as `State<Arc<…>>` (see [`HttpState`]) and call
+//! one of its methods; domain errors become HTTP answers at this edge
+//! ([`error::ApiError`]). The Socket.IO transport is mounted beside this router by
+//! the composition module, not by it.
 
 mod auth;
 mod clientes;
 mod conversaciones;
+pub mod error;
 mod exportar;
 pub mod extract;
 pub mod metrics;
@@ -19,13 +23,11 @@ pub mod rate_limit;
 pub mod search;
 mod voice;
 
-pub use voice::MULTIPART_OVERHEAD as VOICE_OVERHEAD;
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRef, Request, State};
 use axum::http::{HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -40,8 +42,38 @@ use tower_http::request_id::{
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
-use crate::app::AppState;
-use crate::error::ApiError;
+use crate::agent::Agent;
+use crate::auth::Auth;
+use crate::cluster::Cluster;
+use crate::config::{LimitSettings, ServerSettings};
+use crate::db::Db;
+use crate::error::Refusal;
+use crate::events::EventLog;
+use crate::export::Reports;
+use crate::retrieval::Search;
+use crate::shop::Shop;
+use crate::speech::Speech;
+use error::ApiError;
+use metrics::Metrics;
+
+/// Room for the multipart framing and the `chat_id` field around a recording.
+pub use voice::MULTIPART_OVERHEAD;
+
+/// The services the handlers use; each handler takes the one it needs.
+#[derive(Clone, FromRef)]
+pub struct HttpState {
+    pub db: Db,
+    pub auth: Arc<Auth>,
+    pub shop: Arc<Shop>,
+    pub search: Arc<Search>,
+    pub agent: Arc<Agent>,
+    pub speech: Arc<Speech>,
+    pub reports: Arc<Reports>,
+    pub events: EventLog,
+    pub metrics: Arc<Metrics>,
+    /// The other nodes, for `/ready`, when several share a Redis.
+    pub cluster: Option<Arc<Cluster>>,
+}
 
 /// The error shape, for the OpenAPI document.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -59,10 +91,16 @@ struct ErrorDetail {
     field: Option<String>,
 }
 
-/// Builds the whole application router, with the Socket.IO handle its shutdown
-/// needs (Socket.IO's Redis adapter, when configured, is started here).
-pub async fn router(state: AppState) -> anyhow::Result<(Router, crate::socket::Sockets)> {
-    let settings = state.settings().clone();
+/// What the router is built with besides its services.
+pub struct RouterSettings<'a> {
+    pub server: &'a ServerSettings,
+    pub limits: &'a LimitSettings,
+}
+
+/// Builds the whole HTTP router (without Socket.IO, which the composition module
+/// puts in front of it).
+pub fn router(state: HttpState, settings: RouterSettings<'_>) -> Router {
+    let RouterSettings { server, limits } = settings;
     let api = Router::new()
         .route("/api/auth/login", post(auth::login))
         .route("/api/auth/me", get(auth::me))
@@ -96,7 +134,7 @@ pub async fn router(state: AppState) -> anyhow::Result<(Router, crate::socket::S
         .route("/api/conversaciones/{chat_id}", get(conversaciones::get))
         .route("/openapi.json", get(openapi::document))
         .route("/docs", get(openapi::docs_page))
-        .layer(rate_limit::api_layer(&settings));
+        .layer(rate_limit::api_layer(limits));
 
     let exports = Router::new()
         .route("/api/exportar/archivos", get(exportar::list_files))
@@ -105,17 +143,14 @@ pub async fn router(state: AppState) -> anyhow::Result<(Router, crate::socket::S
             get(exportar::download_file),
         )
         .route("/api/exportar/{entidad}", get(exportar::export))
-        .layer(rate_limit::export_layer(&settings));
+        .layer(rate_limit::export_layer(limits));
 
-    let page = page::routes(&settings.static_dir);
+    let page = page::routes(&server.static_dir);
 
     let ops = Router::new()
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
-        .route(
-            "/metrics",
-            get(metrics::render).with_state(state.metrics().clone()),
-        );
+        .route("/metrics", get(metrics::render));
 
     // Answers have their own first-token and total timeouts, and stream for as long
     // as they are written: the request timeout bounds every other route.
@@ -125,7 +160,7 @@ pub async fn router(state: AppState) -> anyhow::Result<(Router, crate::socket::S
         .merge(ops)
         .merge(page)
         .layer(middleware::from_fn_with_state(
-            Duration::from_secs(settings.request_timeout_secs),
+            Duration::from_secs(server.request_timeout_secs),
             timeout,
         ));
     // Typed and spoken questions share each client's question budget; a recording
@@ -133,30 +168,30 @@ pub async fn router(state: AppState) -> anyhow::Result<(Router, crate::socket::S
     let text = Router::new().route("/api/query/text", post(query::text));
     let spoken = Router::new().route("/api/query/voice", post(voice::voice));
     let answers = Router::new()
-        .merge(limit_bodies(text, settings.max_body_bytes))
+        .merge(limit_bodies(text, server.max_body_bytes))
         .merge(limit_bodies(
             spoken,
-            settings.voice_max_bytes + voice::MULTIPART_OVERHEAD,
+            state.speech.max_bytes() + voice::MULTIPART_OVERHEAD,
         ))
-        .layer(rate_limit::chat_layer(&settings));
+        .layer(rate_limit::chat_layer(limits));
 
-    let router = Router::new()
-        .merge(limit_bodies(bounded, settings.max_body_bytes))
+    Router::new()
+        .merge(limit_bodies(bounded, server.max_body_bytes))
         .merge(answers)
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
-            state.jwt_arc(),
+            state.auth.clone(),
             extract::identify,
         ))
         .layer(CatchPanicLayer::custom(panic_response))
         // Outside the body limit, the timeout and the panic guard, so that 413, 503 and
         // 500 answers are counted too.
         .layer(middleware::from_fn_with_state(
-            state.metrics().clone(),
+            state.metrics.clone(),
             metrics::track,
         ))
-        .layer(cors(&settings.cors_origins))
+        .layer(cors(&server.cors_origins))
         .layer(CompressionLayer::new())
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
@@ -167,14 +202,8 @@ pub async fn router(state: AppState) -> anyhow::Result<(Router, crate::socket::S
                     tracing::info!(latency_ms = latency.as_secs_f64() * 1000.0, "request");
                 }),
         )
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
-    // Socket.IO traffic (polling and WebSocket under /socket.io/) has its own
-    // limits and must not be compressed or cut by the request timeout. Its
-    // requests get a head of their own first: the outermost of the router's
-    // layers (routing, which notes the `OriginalUri`, runs before it).
-    let (router, sockets) = crate::socket::attach(router, &state).await?;
-    let router = router.layer(middleware::map_request(crate::socket::own_head));
-    Ok((router.with_state(state), sockets))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
 }
 
 fn request_span(req: &Request) -> Span {
@@ -219,13 +248,13 @@ fn cors(origins: &[String]) -> CorsLayer {
 async fn timeout(State(limit): State<Duration>, req: Request, next: Next) -> Response {
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(response) => response,
-        Err(_) => ApiError::Timeout.into_response(),
+        Err(_) => ApiError::from(Refusal::Timeout).into_response(),
     }
 }
 
 /// Bodies larger than `max` bytes are refused: from the announced `Content-Length`
 /// before the body is read, or cut off at that size while it is read.
-fn limit_bodies(router: Router<AppState>, max: usize) -> Router<AppState> {
+fn limit_bodies(router: Router<HttpState>, max: usize) -> Router<HttpState> {
     router
         .layer(DefaultBodyLimit::max(max))
         .layer(middleware::from_fn_with_state(max, refuse_oversized))
@@ -240,7 +269,9 @@ async fn refuse_oversized(State(max): State<usize>, req: Request, next: Next) ->
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     match announced {
-        Some(length) if length > max as u64 => ApiError::PayloadTooLarge.into_response(),
+        Some(length) if length > max as u64 => {
+            ApiError::from(Refusal::PayloadTooLarge).into_response()
+        }
         _ => next.run(req).await,
     }
 }
@@ -255,15 +286,9 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
 }
 
 async fn route_not_found() -> ApiError {
-    ApiError::RouteNotFound
+    Refusal::RouteNotFound.into()
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::MethodNotAllowed
-}
-
-impl axum::extract::FromRef<AppState> for Arc<metrics::Metrics> {
-    fn from_ref(state: &AppState) -> Self {
-        state.metrics().clone()
-    }
+    Refusal::MethodNotAllowed.into()
 }

@@ -1,12 +1,18 @@
 //! Liveness and readiness for load balancers and orchestrators.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
-use std::collections::BTreeMap;
 
-use crate::app::AppState;
+use crate::agent::Agent;
+use crate::cluster::Cluster;
+use crate::db::Db;
+use crate::retrieval::Search;
+use crate::speech::Speech;
 
 #[derive(Serialize)]
 pub struct Health {
@@ -36,15 +42,21 @@ pub struct Readiness {
 }
 
 /// `GET /ready`: each component's status; 503 when one the API needs is down.
-pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Readiness>) {
+pub async fn ready(
+    State(db): State<Db>,
+    State(search): State<Arc<Search>>,
+    State(agent): State<Arc<Agent>>,
+    State(speech): State<Arc<Speech>>,
+    State(cluster): State<Option<Arc<Cluster>>>,
+) -> (StatusCode, Json<Readiness>) {
     let mut components = BTreeMap::new();
-    let db_ok = match app.db().ping().await {
+    let db_ok = match db.ping().await {
         Ok(()) => {
             components.insert(
                 "db",
                 Component {
                     status: "ok",
-                    detail: Some(format!("{:?}", app.db().backend()).to_lowercase()),
+                    detail: Some(format!("{:?}", db.backend()).to_lowercase()),
                 },
             );
             true
@@ -61,18 +73,34 @@ pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Readiness>)
             false
         }
     };
-    let index = app.index();
+    let index = search.index();
     let index_status = index.status();
+    let backlog = search.backlog();
     let lancedb_ok = match index.store().count().await {
         Ok(rows) => {
+            let mut detail = format!(
+                "{rows} fragmentos, versión {}",
+                index_status.lancedb_version
+            );
+            if backlog.pending > 0 {
+                detail.push_str(&format!("; {} productos por reindexar", backlog.pending));
+            }
+            if backlog.failures > 0 {
+                // The cause is in the log: this endpoint answers anyone.
+                detail.push_str(&format!(
+                    " ({} intentos fallidos; la causa está en el registro)",
+                    backlog.failures
+                ));
+            }
             components.insert(
                 "lancedb",
                 Component {
-                    status: "ok",
-                    detail: Some(format!(
-                        "{rows} fragmentos, versión {}",
-                        index_status.lancedb_version
-                    )),
+                    status: if backlog.failures > 0 {
+                        "degraded"
+                    } else {
+                        "ok"
+                    },
+                    detail: Some(detail),
                 },
             );
             true
@@ -114,7 +142,7 @@ pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Readiness>)
             }),
         },
     );
-    let generator = app.agent().status().await;
+    let generator = agent.status().await;
     components.insert(
         "generator",
         Component {
@@ -123,7 +151,7 @@ pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Readiness>)
         },
     );
     // Voice is optional: without a model the rest of the API serves on.
-    let speech = app.speech().status();
+    let speech = speech.status();
     components.insert(
         "whisper",
         Component {
@@ -136,8 +164,8 @@ pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Readiness>)
         },
     );
     // Without Redis a node still serves its own clients: reported, not fatal.
-    if let Some(nodes) = app.nodes() {
-        let reached = nodes.ping().await;
+    if let Some(cluster) = cluster {
+        let reached = cluster.ping().await;
         if let Err(err) = &reached {
             tracing::warn!(error = %format!("{err:#}"), "Redis ping failed");
         }

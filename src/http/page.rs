@@ -9,7 +9,7 @@ use axum::http::{HeaderValue, header};
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::app::AppState;
+use super::HttpState;
 
 /// Where `npm ci` puts the client inside the page's folder.
 const SOCKET_IO_CLIENT: &str = "node_modules/socket.io-client/dist/socket.io.min.js";
@@ -19,7 +19,7 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; connect-src 'self' ws
      media-src 'self' blob:; img-src 'self' data:; object-src 'none'; base-uri 'none'; \
      frame-ancestors 'none'";
 
-pub fn routes(dir: &Path) -> Router<AppState> {
+pub fn routes(dir: &Path) -> Router<HttpState> {
     let client = dir.join(SOCKET_IO_CLIENT);
     if !dir.join("index.html").is_file() {
         tracing::warn!(dir = %dir.display(), "no chat page: index.html is missing (TENDERO_STATIC_DIR)");

@@ -4,11 +4,14 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use crate::app::AppState;
-use crate::error::ApiError;
-use crate::http::ErrorBody;
-use crate::http::extract::{Admin, ApiJson, ApiPath, ApiQuery, Staff};
-use crate::shop::pedidos::{self, CambiosPedido, FiltroPedidos, NuevoPedido, Pedido};
+use std::sync::Arc;
+
+use super::ErrorBody;
+use super::error::ApiError;
+use super::extract::{Admin, ApiJson, ApiPath, ApiQuery, Staff};
+use crate::retrieval::Search;
+use crate::shop::Shop;
+use crate::shop::pedidos::{CambiosPedido, FiltroPedidos, NuevoPedido, Pedido};
 use crate::shop::types::Paged;
 
 #[utoipa::path(get, path = "/api/pedidos", tag = "pedidos", params(FiltroPedidos),
@@ -16,10 +19,10 @@ use crate::shop::types::Paged;
     responses((status = 200, body = Paged<Pedido>), (status = 400, body = ErrorBody)))]
 pub async fn list(
     _: Staff,
-    State(app): State<AppState>,
+    State(shop): State<Arc<Shop>>,
     ApiQuery(filter): ApiQuery<FiltroPedidos>,
 ) -> Result<Json<Paged<Pedido>>, ApiError> {
-    Ok(Json(pedidos::list(app.db(), filter).await?))
+    Ok(Json(shop.list_orders(filter).await?))
 }
 
 #[utoipa::path(get, path = "/api/pedidos/{id}", tag = "pedidos", security(("bearer" = [])),
@@ -27,10 +30,10 @@ pub async fn list(
     responses((status = 200, body = Pedido), (status = 404, body = ErrorBody)))]
 pub async fn get(
     _: Staff,
-    State(app): State<AppState>,
+    State(shop): State<Arc<Shop>>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Pedido>, ApiError> {
-    Ok(Json(pedidos::get(app.db(), id).await?))
+    Ok(Json(shop.order(id).await?))
 }
 
 /// Creates an order and its lines in one transaction; stock is checked and
@@ -42,11 +45,12 @@ pub async fn get(
         (status = 409, description = "Insufficient stock, inactive customer or product", body = ErrorBody)))]
 pub async fn create(
     _: Staff,
-    State(app): State<AppState>,
+    State(shop): State<Arc<Shop>>,
+    State(search): State<Arc<Search>>,
     ApiJson(body): ApiJson<NuevoPedido>,
 ) -> Result<(StatusCode, Json<Pedido>), ApiError> {
-    let pedido = pedidos::create(app.db(), body).await?;
-    app.stock_changed(pedido.items.iter().map(|i| i.producto_id));
+    let pedido = shop.create_order(body).await?;
+    search.stock_changed(pedido.items.iter().map(|i| i.producto_id));
     Ok((StatusCode::CREATED, Json(pedido)))
 }
 
@@ -58,12 +62,13 @@ pub async fn create(
         (status = 409, description = "Transition not allowed", body = ErrorBody)))]
 pub async fn update(
     _: Staff,
-    State(app): State<AppState>,
+    State(shop): State<Arc<Shop>>,
+    State(search): State<Arc<Search>>,
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<CambiosPedido>,
 ) -> Result<Json<Pedido>, ApiError> {
-    let pedido = pedidos::update(app.db(), id, body).await?;
-    app.stock_changed(pedido.items.iter().map(|i| i.producto_id));
+    let pedido = shop.update_order(id, body).await?;
+    search.stock_changed(pedido.items.iter().map(|i| i.producto_id));
     Ok(Json(pedido))
 }
 
@@ -75,10 +80,11 @@ pub async fn update(
         (status = 409, body = ErrorBody)))]
 pub async fn delete(
     _: Admin,
-    State(app): State<AppState>,
+    State(shop): State<Arc<Shop>>,
+    State(search): State<Arc<Search>>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Pedido>, ApiError> {
-    let pedido = pedidos::cancel(app.db(), id).await?;
-    app.stock_changed(pedido.items.iter().map(|i| i.producto_id));
+    let pedido = shop.cancel_order(id).await?;
+    search.stock_changed(pedido.items.iter().map(|i| i.producto_id));
     Ok(Json(pedido))
 }

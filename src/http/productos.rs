@@ -4,23 +4,25 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use crate::app::AppState;
-use crate::error::ApiError;
-use crate::http::ErrorBody;
-use crate::http::extract::{Admin, ApiJson, ApiPath, ApiQuery, Staff};
-use crate::shop::Deletion;
-use crate::shop::productos::{self, CambiosProducto, FiltroProductos, NuevoProducto, Producto};
+use std::sync::Arc;
+
+use super::ErrorBody;
+use super::error::ApiError;
+use super::extract::{Admin, ApiJson, ApiPath, ApiQuery, Staff};
+use crate::retrieval::Search;
+use crate::shop::productos::{CambiosProducto, FiltroProductos, NuevoProducto, Producto};
 use crate::shop::types::Paged;
+use crate::shop::{Deletion, Shop};
 
 #[utoipa::path(get, path = "/api/productos", tag = "productos", params(FiltroProductos),
     security(("bearer" = [])),
     responses((status = 200, body = Paged<Producto>), (status = 400, body = ErrorBody)))]
 pub async fn list(
     _: Staff,
-    State(app): State<AppState>,
+    State(shop): State<Arc<Shop>>,
     ApiQuery(filter): ApiQuery<FiltroProductos>,
 ) -> Result<Json<Paged<Producto>>, ApiError> {
-    Ok(Json(productos::list(app.db(), filter).await?))
+    Ok(Json(shop.list_products(filter).await?))
 }
 
 #[utoipa::path(get, path = "/api/productos/{id}", tag = "productos", security(("bearer" = [])),
@@ -28,10 +30,10 @@ pub async fn list(
     responses((status = 200, body = Producto), (status = 404, body = ErrorBody)))]
 pub async fn get(
     _: Staff,
-    State(app): State<AppState>,
+    State(shop): State<Arc<Shop>>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Producto>, ApiError> {
-    Ok(Json(productos::get(app.db(), id).await?))
+    Ok(Json(shop.product(id).await?))
 }
 
 #[utoipa::path(post, path = "/api/productos", tag = "productos", request_body = NuevoProducto,
@@ -40,11 +42,12 @@ pub async fn get(
         (status = 409, description = "SKU already used", body = ErrorBody)))]
 pub async fn create(
     _: Staff,
-    State(app): State<AppState>,
+    State(shop): State<Arc<Shop>>,
+    State(search): State<Arc<Search>>,
     ApiJson(body): ApiJson<NuevoProducto>,
 ) -> Result<(StatusCode, Json<Producto>), ApiError> {
-    let created = productos::create(app.db(), body).await?;
-    app.reindex_products(&[created.id]).await;
+    let created = shop.create_product(body).await?;
+    search.products_changed(&[created.id]).await;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -54,12 +57,13 @@ pub async fn create(
         (status = 409, body = ErrorBody)))]
 pub async fn update(
     _: Staff,
-    State(app): State<AppState>,
+    State(shop): State<Arc<Shop>>,
+    State(search): State<Arc<Search>>,
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<CambiosProducto>,
 ) -> Result<Json<Producto>, ApiError> {
-    let updated = productos::update(app.db(), id, body).await?;
-    app.reindex_products(&[id]).await;
+    let updated = shop.update_product(id, body).await?;
+    search.products_changed(&[id]).await;
     Ok(Json(updated))
 }
 
@@ -70,10 +74,11 @@ pub async fn update(
         (status = 404, body = ErrorBody)))]
 pub async fn delete(
     _: Admin,
-    State(app): State<AppState>,
+    State(shop): State<Arc<Shop>>,
+    State(search): State<Arc<Search>>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Deletion>, ApiError> {
-    let deletion = productos::delete(app.db(), id).await?;
-    app.reindex_products(&[id]).await;
+    let deletion = shop.delete_product(id).await?;
+    search.products_changed(&[id]).await;
     Ok(Json(deletion))
 }

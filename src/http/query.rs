@@ -14,12 +14,13 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use std::sync::Arc;
+
+use super::ErrorBody;
+use super::error::ApiError;
+use super::extract::{ApiJson, MaybeStaff};
 use crate::agent::wire::{ChunkMessage, ErrorMessage, FinalMessage, TranscriptionMessage};
-use crate::agent::{self, Answer, Canal, Event, Failure, Question, Started};
-use crate::app::AppState;
-use crate::error::ApiError;
-use crate::http::ErrorBody;
-use crate::http::extract::{ApiJson, MaybeStaff};
+use crate::agent::{Agent, Answer, Channel, Event, Failure, Question, Started};
 use crate::speech::Transcription;
 
 /// How often an idle event stream sends a keep-alive comment.
@@ -28,7 +29,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Body of `POST /api/query/text`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Pregunta {
+pub struct QueryText {
     #[schema(example = "¿Tienen taladros inalámbricos por menos de 300.000?")]
     pub query: String,
     /// The conversation to continue; omit it to start one (the answer says its id).
@@ -58,23 +59,13 @@ pub(crate) fn failure_response(
     failure: &Failure,
     transcription: Option<&Transcription>,
 ) -> Response {
-    let status = failure.error.status();
-    let message = ErrorMessage::from(failure);
-    let mut body = serde_json::json!({
-        "error": {"code": message.code, "message": message.message, "field": message.field},
-        "chat_id": message.chat_id,
-        "parcial": message.parcial,
-    });
+    let mut extra = serde_json::Map::new();
+    extra.insert("chat_id".to_owned(), serde_json::json!(failure.chat_id));
+    extra.insert("parcial".to_owned(), serde_json::json!(failure.partial));
     if let Some(transcription) = transcription {
-        body["transcription"] = serde_json::json!(transcription);
+        extra.insert("transcription".to_owned(), serde_json::json!(transcription));
     }
-    let mut response = (status, Json(body)).into_response();
-    if let ApiError::Busy = failure.error {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-    }
-    response
+    ApiError::describe(&failure.error).into_response_with(extra)
 }
 
 fn sse_event(name: &str, data: &impl serde::Serialize) -> SseEvent {
@@ -84,7 +75,7 @@ fn sse_event(name: &str, data: &impl serde::Serialize) -> SseEvent {
         .unwrap_or_else(|_| SseEvent::default().event("error").data("{}"))
 }
 
-#[utoipa::path(post, path = "/api/query/text", tag = "agente", request_body = Pregunta,
+#[utoipa::path(post, path = "/api/query/text", tag = "agente", request_body = QueryText,
     description = "Answers as JSON, or streams Server-Sent Events with `Accept: text/event-stream` \
                    (`response` events `{chat_id, chunk, complete: false}`, then the final \
                    `response` with `complete: true`, or an `error` event).",
@@ -92,19 +83,19 @@ fn sse_event(name: &str, data: &impl serde::Serialize) -> SseEvent {
         (status = 429, body = ErrorBody),
         (status = 503, description = "busy or generator_unavailable", body = ErrorBody)))]
 pub async fn text(
-    State(app): State<AppState>,
+    State(agent): State<Arc<Agent>>,
     MaybeStaff(staff): MaybeStaff,
     headers: HeaderMap,
-    ApiJson(pregunta): ApiJson<Pregunta>,
+    ApiJson(body): ApiJson<QueryText>,
 ) -> Result<Response, ApiError> {
     let question = Question {
-        query: pregunta.query,
-        chat_id: pregunta.chat_id,
-        canal: Canal::Rest,
-        usuario_id: staff.map(|s| s.id),
+        query: body.query,
+        chat_id: body.chat_id,
+        channel: Channel::Rest,
+        staff_id: staff.map(|s| s.id),
     };
-    agent::check(&question, app.settings())?;
-    let started = agent::start(&app, question);
+    agent.check(&question)?;
+    let started = agent.start(question);
     respond(started, wants_event_stream(&headers), None).await
 }
 

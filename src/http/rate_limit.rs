@@ -18,9 +18,10 @@ use tower_governor::governor::GovernorConfigBuilder;
 use tower_governor::key_extractor::KeyExtractor;
 use tower_governor::{GovernorError, GovernorLayer};
 
-use crate::config::Settings;
-use crate::error::ApiError;
-use crate::http::extract::Identity;
+use super::error::ApiError;
+use super::extract::Identity;
+use crate::config::LimitSettings;
+use crate::error::Refusal;
 
 /// Identifies who a request counts against.
 #[derive(Clone)]
@@ -63,9 +64,9 @@ impl KeyExtractor for ClientKey {
 
 fn limited(err: GovernorError) -> Response<Body> {
     match err {
-        GovernorError::TooManyRequests { wait_time, .. } => ApiError::RateLimited {
+        GovernorError::TooManyRequests { wait_time, .. } => ApiError::from(Refusal::RateLimited {
             retry_after_secs: wait_time.max(1),
-        }
+        })
         .into_response(),
         GovernorError::UnableToExtractKey | GovernorError::Other { .. } => ApiError::internal(
             anyhow::anyhow!("rate limiter could not identify the client"),
@@ -81,7 +82,7 @@ type Layer = GovernorLayer<
 >;
 
 /// The general limit of the API routes.
-pub fn api_layer(settings: &Settings) -> Layer {
+pub fn api_layer(settings: &LimitSettings) -> Layer {
     let period = Duration::from_nanos(1_000_000_000 / u64::from(settings.rate_limit_per_second));
     layer(
         period,
@@ -91,7 +92,7 @@ pub fn api_layer(settings: &Settings) -> Layer {
 }
 
 /// The stricter limit of the export routes.
-pub fn export_layer(settings: &Settings) -> Layer {
+pub fn export_layer(settings: &LimitSettings) -> Layer {
     let period = Duration::from_millis(60_000 / u64::from(settings.export_rate_limit_per_minute));
     layer(
         period,
@@ -101,7 +102,7 @@ pub fn export_layer(settings: &Settings) -> Layer {
 }
 
 /// The limit on questions to the sales agent (each costs a generation).
-pub fn chat_layer(settings: &Settings) -> Layer {
+pub fn chat_layer(settings: &LimitSettings) -> Layer {
     let period = Duration::from_millis(60_000 / u64::from(settings.chat_rate_limit_per_minute));
     layer(
         period,

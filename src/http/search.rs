@@ -12,11 +12,13 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::app::AppState;
-use crate::error::ApiError;
-use crate::http::ErrorBody;
-use crate::http::extract::ApiQuery;
-use crate::retrieval::live;
+use std::sync::Arc;
+
+use super::ErrorBody;
+use super::error::ApiError;
+use super::extract::ApiQuery;
+use crate::events::EventLog;
+use crate::retrieval::Search;
 use crate::retrieval::search::{Filters, Mode};
 use crate::retrieval::store::ChunkKind;
 use crate::shop::productos::Producto;
@@ -55,7 +57,7 @@ pub struct Resultado {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Timings {
+pub struct SearchTimings {
     pub embed_ms: f64,
     pub search_ms: f64,
     pub total_ms: f64,
@@ -73,19 +75,18 @@ pub struct SearchResponse {
     pub k: usize,
     pub embedder: String,
     pub resultados: Vec<Resultado>,
-    pub timings: Timings,
+    pub timings: SearchTimings,
 }
 
-fn validate(app: &AppState, query: &SearchQuery) -> Result<(String, Filters, usize), FieldError> {
+fn validate(query: &SearchQuery, max_chars: usize) -> Result<(String, Filters, usize), FieldError> {
     let q = query.q.as_deref().map(str::trim).unwrap_or_default();
     if q.is_empty() {
         return Err(FieldError::new("q", "escribe qué buscas"));
     }
-    let max = app.settings().search_max_query_chars;
-    if q.chars().count() > max {
+    if q.chars().count() > max_chars {
         return Err(FieldError::new(
             "q",
-            format!("admite como máximo {max} caracteres"),
+            format!("admite como máximo {max_chars} caracteres"),
         ));
     }
     let k = query.k.unwrap_or(10);
@@ -131,16 +132,17 @@ fn validate(app: &AppState, query: &SearchQuery) -> Result<(String, Filters, usi
     responses((status = 200, body = SearchResponse), (status = 400, body = ErrorBody),
         (status = 429, body = ErrorBody)))]
 pub async fn search(
-    State(app): State<AppState>,
+    State(search): State<Arc<Search>>,
+    State(events): State<EventLog>,
     ApiQuery(query): ApiQuery<SearchQuery>,
 ) -> Result<Json<SearchResponse>, ApiError> {
     let started = Instant::now();
-    let (q, filters, k) = validate(&app, &query)?;
+    let (q, filters, k) = validate(&query, search.max_query_chars())?;
     let modo = query.modo.unwrap_or(Mode::Hybrid);
-    let index = app.index();
-    let (outcome, hits) = live::products(index, app.db(), &q, modo, &filters, k)
+    let (outcome, hits) = search
+        .products(&q, modo, &filters, k)
         .await
-        .map_err(ApiError::Internal)?;
+        .map_err(ApiError::internal)?;
     let resultados: Vec<Resultado> = hits
         .into_iter()
         .map(|hit| Resultado {
@@ -149,7 +151,7 @@ pub async fn search(
         })
         .collect();
     let total_ms = started.elapsed().as_secs_f64() * 1e3;
-    app.events().record(
+    events.record(
         "busqueda",
         serde_json::json!({
             "q": q,
@@ -170,9 +172,9 @@ pub async fn search(
         corrected_query: outcome.corrected,
         modo,
         k,
-        embedder: index.embedder().id().to_owned(),
+        embedder: search.index().embedder().id().to_owned(),
         resultados,
-        timings: Timings {
+        timings: SearchTimings {
             embed_ms: outcome.embed_ms,
             search_ms: outcome.search_ms,
             total_ms,

@@ -12,14 +12,16 @@ use bytes::{Bytes, BytesMut};
 use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
 
+use std::sync::Arc;
+
+use super::ErrorBody;
+use super::error::ApiError;
+use super::extract::MaybeStaff;
+use super::query::{respond, wants_event_stream};
 use crate::agent::memory::{new_chat_id, parse_chat_id};
-use crate::agent::{self, Canal, Failure, Question};
-use crate::app::AppState;
-use crate::error::ApiError;
-use crate::http::ErrorBody;
-use crate::http::extract::MaybeStaff;
-use crate::http::query::{failure_response, respond, wants_event_stream};
-use crate::shop::types::FieldError;
+use crate::agent::{Agent, Channel, Question};
+use crate::error::{FieldError, Refusal};
+use crate::speech::{Speech, SpeechError};
 
 /// Room for the multipart framing and the `chat_id` field around the audio.
 pub const MULTIPART_OVERHEAD: usize = 64 * 1024;
@@ -27,7 +29,7 @@ pub const MULTIPART_OVERHEAD: usize = 64 * 1024;
 /// The form `POST /api/query/voice` takes (documentation only).
 #[derive(ToSchema)]
 #[allow(dead_code)]
-pub struct PreguntaDeVoz {
+pub struct QueryVoice {
     /// The recording: WAV, MP3, OGG Vorbis or FLAC; any rate, mono or stereo.
     #[schema(format = Binary, value_type = String)]
     audio: Vec<u8>,
@@ -42,7 +44,7 @@ struct VoiceForm {
 }
 
 #[utoipa::path(post, path = "/api/query/voice", tag = "agente",
-    request_body(content = PreguntaDeVoz, content_type = "multipart/form-data"),
+    request_body(content = QueryVoice, content_type = "multipart/form-data"),
     description = "Transcribes the recording and answers it like `/api/query/text`: JSON with a \
                    `transcription` field, or with `Accept: text/event-stream` a `transcription` \
                    event, then the `response` events. Nothing understood: 422 \
@@ -54,24 +56,26 @@ struct VoiceForm {
         (status = 429, body = ErrorBody),
         (status = 503, description = "speech_unavailable, busy or generator_unavailable", body = ErrorBody)))]
 pub async fn voice(
-    State(app): State<AppState>,
+    State(agent): State<Arc<Agent>>,
+    State(speech): State<Arc<Speech>>,
     MaybeStaff(staff): MaybeStaff,
     headers: HeaderMap,
     form: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
     // Without a model nothing is read: the client learns at once.
-    app.speech().check()?;
+    speech.check()?;
     let is_multipart = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim_start().starts_with("multipart/form-data"));
     if !is_multipart {
-        return Err(ApiError::UnsupportedMediaType(
+        return Err(Refusal::UnsupportedMediaType(
             "multipart/form-data con la grabación en el campo `audio`",
-        ));
+        )
+        .into());
     }
-    let multipart = form.map_err(|rejection| ApiError::InvalidBody(rejection.body_text()))?;
-    let form = read_form(multipart, app.settings().voice_max_bytes).await?;
+    let multipart = form.map_err(|rejection| Refusal::InvalidBody(rejection.body_text()))?;
+    let form = read_form(multipart, speech.max_bytes()).await?;
     let chat_id = match &form.chat_id {
         Some(raw) => parse_chat_id(raw)?,
         None => new_chat_id(),
@@ -80,25 +84,25 @@ pub async fn voice(
     let cancel = CancellationToken::new();
     // Transcription stops if the client goes away while it runs.
     let stop = cancel.clone().drop_guard();
-    let transcription = app.speech().transcribe(form.audio, &cancel).await?;
+    let transcription = speech.transcribe(form.audio, &cancel).await?;
     if transcription.text.is_empty() {
         // The conversation and what was heard (nothing), so that a client can show
         // it and ask again.
-        let failure = Failure {
-            chat_id: Some(chat_id),
-            error: ApiError::EmptyTranscription,
-            partial: None,
-        };
-        return Ok(failure_response(&failure, Some(&transcription)));
+        let empty = ApiError::from(SpeechError::Empty);
+        let mut extra = serde_json::Map::new();
+        extra.insert("chat_id".to_owned(), serde_json::json!(chat_id));
+        extra.insert("parcial".to_owned(), serde_json::Value::Null);
+        extra.insert("transcription".to_owned(), serde_json::json!(transcription));
+        return Ok(empty.into_response_with(extra));
     }
     let question = Question {
         query: transcription.text.clone(),
         chat_id: Some(chat_id),
-        canal: Canal::Rest,
-        usuario_id: staff.map(|s| s.id),
+        channel: Channel::Rest,
+        staff_id: staff.map(|s| s.id),
     };
-    agent::check(&question, app.settings())?;
-    let started = agent::start_with(&app, question, stop.disarm());
+    agent.check(&question)?;
+    let started = agent.start_with(question, stop.disarm());
     respond(started, wants_event_stream(&headers), Some(transcription)).await
 }
 
@@ -113,19 +117,16 @@ async fn read_form(mut multipart: Multipart, max_bytes: usize) -> Result<VoiceFo
                 chat_id = Some(text.trim().to_owned()).filter(|t| !t.is_empty());
             }
             other => {
-                return Err(ApiError::InvalidBody(format!(
+                return Err(Refusal::InvalidBody(format!(
                     "campo desconocido `{}`: se esperan `audio` y, opcional, `chat_id`",
                     other.unwrap_or_default()
-                )));
+                ))
+                .into());
             }
         }
     }
-    let audio = audio.ok_or_else(|| {
-        ApiError::Validation(FieldError::new(
-            "audio",
-            "adjunta la grabación en el campo `audio`",
-        ))
-    })?;
+    let audio = audio
+        .ok_or_else(|| FieldError::new("audio", "adjunta la grabación en el campo `audio`"))?;
     Ok(VoiceForm { audio, chat_id })
 }
 
@@ -134,7 +135,7 @@ async fn read_audio(mut field: Field<'_>, max_bytes: usize) -> Result<Bytes, Api
     let mut audio = BytesMut::new();
     while let Some(chunk) = field.chunk().await.map_err(form_error)? {
         if audio.len() + chunk.len() > max_bytes {
-            return Err(ApiError::AudioTooLarge { max_bytes });
+            return Err(SpeechError::TooLarge { max_bytes }.into());
         }
         audio.extend_from_slice(&chunk);
     }
@@ -143,10 +144,11 @@ async fn read_audio(mut field: Field<'_>, max_bytes: usize) -> Result<Bytes, Api
 
 fn form_error(err: MultipartError) -> ApiError {
     if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return ApiError::PayloadTooLarge;
+        return Refusal::PayloadTooLarge.into();
     }
-    ApiError::InvalidBody(format!(
+    Refusal::InvalidBody(format!(
         "el formulario multipart es inválido: {}",
         err.body_text()
     ))
+    .into()
 }

@@ -1,12 +1,12 @@
 //! The extractive generator: an answer put together from the retrieved sources
-//! alone — each product with its current price and stock and why it matched, and
-//! the passages of shop documents that share words with the question. It needs no
+//! alone — the shop passage that answers the question, and each product that
+//! matches it with its current price and stock and why it matched. It needs no
 //! model, so it serves while Ollama cannot be reached; it never states anything the
 //! sources do not say.
 
-use crate::agent::context::{Lang, Source, SourceKind, shorten};
-use crate::agent::prompt::pesos;
-use crate::retrieval::text::words;
+use super::source::{Lang, Source, SourceKind, shorten};
+use crate::shop::types::pesos;
+use crate::text::words;
 
 /// Products an extractive answer lists at most.
 const MAX_PRODUCTS: usize = 3;
@@ -24,35 +24,47 @@ const STOP_WORDS: &[&str] = &[
     "to", "in", "what", "how", "much", "my", "any",
 ];
 
-/// The answer, as the lines it streams in.
+/// The answer, as the lines it streams in: the shop passage that answers the
+/// question first when one shares more of its words than any product does (a
+/// question about returns is answered by the returns policy, not by the products
+/// nearest to it), then the products that match the question, best first. Without
+/// a model to judge them, a product near the question by meaning only, or sharing a
+/// single word of a longer question, is no answer and is not listed. When nothing
+/// matches, the answer says so and asks for more details.
 pub fn compose(question: &str, sources: &[Source], lang: Lang) -> Vec<String> {
     let terms: Vec<String> = words(question)
         .into_iter()
         .filter(|w| w.len() > 1 && !STOP_WORDS.contains(&w.as_str()))
         .collect();
-    // Products that share words with the question, when some do; otherwise the
-    // nearest ones (the embedder may have matched them by meaning).
-    let all_products: Vec<&Source> = sources
-        .iter()
-        .filter(|s| s.tipo == SourceKind::Producto)
+    // The relevance floor (measured on the demo shop: docs/search.md): a source
+    // shares most of the question's words (two of two, two of three…), so that one
+    // common word ("eléctrica", a category) does not make a match. A shop passage
+    // whose title names the question's subject may share only half of them, as
+    // documents say things in their own words ("¿cuánto tarda un envío?" is answered
+    // by the shipping times under "Envíos").
+    let matching = |kind: SourceKind| -> Vec<(&Source, Vec<String>)> {
+        let enough = |source: &Source, shared: &[String]| {
+            2 * shared.len() > terms.len()
+                || (kind == SourceKind::Documento
+                    && 2 * shared.len() >= terms.len()
+                    && !shared_terms(&terms, &titled(source)).is_empty())
+        };
+        let mut found: Vec<(&Source, Vec<String>)> = sources
+            .iter()
+            .filter(|s| s.tipo == kind)
+            .map(|s| (s, shared_terms(&terms, s)))
+            .filter(|(s, shared)| enough(s, shared))
+            .collect();
+        // Most words in common first; retrieval's order among equals.
+        found.sort_by_key(|(_, shared)| std::cmp::Reverse(shared.len()));
+        found
+    };
+    let products: Vec<(&Source, Vec<String>)> = matching(SourceKind::Producto)
+        .into_iter()
+        .take(MAX_PRODUCTS)
         .collect();
-    let matching: Vec<&Source> = all_products
-        .iter()
-        .copied()
-        .filter(|s| !shared_terms(&terms, s).is_empty())
-        .collect();
-    let products: Vec<&Source> = if matching.is_empty() {
-        all_products
-    } else {
-        matching
-    }
-    .into_iter()
-    .take(MAX_PRODUCTS)
-    .collect();
-    let passages: Vec<&Source> = sources
-        .iter()
-        .filter(|s| s.tipo == SourceKind::Documento)
-        .filter(|s| !shared_terms(&terms, s).is_empty())
+    let passages: Vec<(&Source, Vec<String>)> = matching(SourceKind::Documento)
+        .into_iter()
         .take(MAX_PASSAGES)
         .collect();
     let mut lines = Vec::new();
@@ -71,39 +83,54 @@ pub fn compose(question: &str, sources: &[Source], lang: Lang) -> Vec<String> {
         });
         return lines;
     }
+    let best = |found: &[(&Source, Vec<String>)]| found.first().map_or(0, |(_, s)| s.len());
+    let passage_first = best(&passages) > best(&products);
+    let passage_lines: Vec<String> = passages
+        .iter()
+        .map(|(passage, _)| passage_line(passage, lang, passage_first))
+        .collect();
+    if passage_first {
+        lines.extend(passage_lines.iter().cloned());
+    }
     if !products.is_empty() {
-        lines.push(match lang {
-            Lang::Spanish => "Esto es lo que encontré en el catálogo:\n".to_owned(),
-            Lang::English => "This is what I found in the catalog:\n".to_owned(),
-        });
-        for (i, product) in products.iter().enumerate() {
-            lines.push(product_line(i + 1, product, &terms, lang));
+        let heading = match (lang, passage_first) {
+            (Lang::Spanish, false) => "Esto es lo que encontré en el catálogo:\n",
+            (Lang::Spanish, true) => "\nEn el catálogo, relacionado con tu pregunta:\n",
+            (Lang::English, false) => "This is what I found in the catalog:\n",
+            (Lang::English, true) => "\nIn the catalog, related to your question:\n",
+        };
+        lines.push(heading.to_owned());
+        for (i, (product, shared)) in products.iter().enumerate() {
+            lines.push(product_line(i + 1, product, shared, lang));
         }
     }
-    for passage in passages {
-        lines.push(match lang {
-            Lang::Spanish => format!(
-                "\nSobre {}: {} [{}]",
-                passage.titulo,
-                shorten(&passage.fragmento, PASSAGE_CHARS),
-                passage.n
-            ),
-            Lang::English => format!(
-                "\nAbout {}: {} [{}]",
-                passage.titulo,
-                shorten(&passage.fragmento, PASSAGE_CHARS),
-                passage.n
-            ),
-        });
+    if !passage_first {
+        lines.extend(passage_lines);
     }
-    lines.push(match lang {
-        Lang::Spanish => "\n¿Quieres que te ayude con alguno de ellos?".to_owned(),
-        Lang::English => "\nWould you like help with any of them?".to_owned(),
+    lines.push(match (lang, products.is_empty()) {
+        (Lang::Spanish, false) => "\n¿Quieres que te ayude con alguno de ellos?".to_owned(),
+        (Lang::English, false) => "\nWould you like help with any of them?".to_owned(),
+        (Lang::Spanish, true) => "\n¿Te ayudo con algo más?".to_owned(),
+        (Lang::English, true) => "\nCan I help you with anything else?".to_owned(),
     });
     lines
 }
 
-fn product_line(position: usize, product: &Source, terms: &[String], lang: Lang) -> String {
+/// A passage quoted with its source; `leading` when it opens the answer.
+fn passage_line(passage: &Source, lang: Lang, leading: bool) -> String {
+    let text = shorten(&passage.fragmento, PASSAGE_CHARS);
+    match (lang, leading) {
+        (Lang::Spanish, true) => format!("Según {}: {} [{}]\n", passage.titulo, text, passage.n),
+        (Lang::English, true) => format!(
+            "According to {}: {} [{}]\n",
+            passage.titulo, text, passage.n
+        ),
+        (Lang::Spanish, false) => format!("\nSobre {}: {} [{}]", passage.titulo, text, passage.n),
+        (Lang::English, false) => format!("\nAbout {}: {} [{}]", passage.titulo, text, passage.n),
+    }
+}
+
+fn product_line(position: usize, product: &Source, shared: &[String], lang: Lang) -> String {
     let price = product.precio.map(|p| pesos(p.cents()));
     let stock = match (product.stock, lang) {
         (Some(0), Lang::Spanish) => "agotado".to_owned(),
@@ -113,12 +140,9 @@ fn product_line(position: usize, product: &Source, terms: &[String], lang: Lang)
         (Some(n), Lang::English) => format!("{n} in stock"),
         (None, _) => String::new(),
     };
-    let shared = shared_terms(terms, product);
-    let why = match (shared.is_empty(), lang) {
-        (true, Lang::Spanish) => "relacionado con tu búsqueda".to_owned(),
-        (true, Lang::English) => "related to your search".to_owned(),
-        (false, Lang::Spanish) => format!("coincide con: {}", shared.join(", ")),
-        (false, Lang::English) => format!("matches: {}", shared.join(", ")),
+    let why = match lang {
+        Lang::Spanish => format!("coincide con: {}", shared.join(", ")),
+        Lang::English => format!("matches: {}", shared.join(", ")),
     };
     let mut line = format!("{position}. {}", product.titulo);
     if let Some(price) = price {
@@ -133,6 +157,15 @@ fn product_line(position: usize, product: &Source, terms: &[String], lang: Lang)
     }
     line.push('\n');
     line
+}
+
+/// The source by its title alone (a document's title and section heading).
+fn titled(source: &Source) -> Source {
+    Source {
+        categoria: None,
+        fragmento: String::new(),
+        ..source.clone()
+    }
 }
 
 /// The question's terms the source's name, category or text contains.
@@ -185,6 +218,55 @@ mod tests {
             text.contains("coincide con: taladros, percutores"),
             "{text}"
         );
+    }
+
+    fn passage(n: usize, title: &str, text: &str) -> Source {
+        Source {
+            n,
+            tipo: SourceKind::Documento,
+            id: n as i64,
+            sku: None,
+            titulo: title.to_owned(),
+            categoria: None,
+            precio: None,
+            stock: None,
+            fragmento: text.to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_shop_passage_that_answers_leads_and_unrelated_products_are_left_out() {
+        let sources = [
+            product(1, "Agenda ejecutiva 2027", 3_990_000, 20),
+            product(2, "Borrador de nata", 190_000, 50),
+            passage(
+                3,
+                "Cambios y devoluciones",
+                "Nuestra política: tienes 30 días desde la entrega para devolver un producto sin usar.",
+            ),
+        ];
+        let text = compose(
+            "¿Cuál es la política de devoluciones?",
+            &sources,
+            Lang::Spanish,
+        )
+        .concat();
+        assert!(
+            text.starts_with("Según Cambios y devoluciones: Nuestra política"),
+            "{text}"
+        );
+        assert!(text.contains("[3]"), "{text}");
+        assert!(
+            !text.contains("Agenda") && !text.contains("Borrador"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn products_that_share_no_word_are_not_offered() {
+        let sources = [product(1, "Agenda ejecutiva 2027", 3_990_000, 20)];
+        let text = compose("¿Venden helicópteros?", &sources, Lang::Spanish).concat();
+        assert!(text.starts_with("No encontré"), "{text}");
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! The generators that write answers: Ollama's chat API (streamed, with tool calls)
 //! and the extractive generator, which needs no model and serves while Ollama is
-//! unreachable.
+//! unreachable. Both read the answer's numbered [`source::Source`]s and nothing else.
 
 pub mod extractive;
 pub mod ollama;
+pub mod source;
 
 /// Which generator wrote an answer, as clients and the stored messages name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]

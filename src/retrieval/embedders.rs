@@ -14,7 +14,7 @@ use ollama_rs::Ollama;
 use ollama_rs::generation::embeddings::request::{EmbeddingsInput, GenerateEmbeddingsRequest};
 
 use super::{Embedder, HashEmbedder, MiniLmEmbedder};
-use crate::config::{EmbedderChoice, Settings};
+use crate::config::{EmbedderChoice, OllamaSettings, RetrievalSettings};
 
 /// Dimension of the hashing embedder (the same as MiniLM's, for comparable sizes).
 pub const HASH_DIM: usize = 384;
@@ -26,7 +26,7 @@ const OLLAMA_PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The model folder to load: the configured one, else the first default location
 /// (`{data_dir}/models`, then where `make run` and `make test` put it) holding a model.
-pub fn model_dir(settings: &Settings) -> Option<PathBuf> {
+pub fn model_dir(settings: &RetrievalSettings) -> Option<PathBuf> {
     if let Some(dir) = &settings.embedder_model_dir {
         return Some(dir.clone());
     }
@@ -40,7 +40,10 @@ pub fn model_dir(settings: &Settings) -> Option<PathBuf> {
 }
 
 /// The embedder the settings ask for; see the module docs for the order.
-pub async fn resolve(settings: &Settings) -> anyhow::Result<Arc<dyn Embedder>> {
+pub async fn resolve(
+    settings: &RetrievalSettings,
+    ollama: &OllamaSettings,
+) -> anyhow::Result<Arc<dyn Embedder>> {
     match settings.embedder {
         EmbedderChoice::Hash => Ok(Arc::new(HashEmbedder::new(HASH_DIM))),
         EmbedderChoice::Minilm => {
@@ -51,7 +54,7 @@ pub async fn resolve(settings: &Settings) -> anyhow::Result<Arc<dyn Embedder>> {
             load_minilm(dir).await
         }
         EmbedderChoice::Ollama => Ok(Arc::new(
-            OllamaEmbedder::connect(&settings.ollama_url, &settings.ollama_embed_model).await?,
+            OllamaEmbedder::connect(&ollama.ollama_url, &ollama.ollama_embed_model).await?,
         )),
         EmbedderChoice::Auto => {
             if let Some(dir) = model_dir(settings) {
@@ -59,7 +62,7 @@ pub async fn resolve(settings: &Settings) -> anyhow::Result<Arc<dyn Embedder>> {
             }
             match tokio::time::timeout(
                 OLLAMA_PROBE_TIMEOUT,
-                OllamaEmbedder::connect(&settings.ollama_url, &settings.ollama_embed_model),
+                OllamaEmbedder::connect(&ollama.ollama_url, &ollama.ollama_embed_model),
             )
             .await
             {

@@ -1,6 +1,6 @@
 //! Retrieval quality on a shop's own judged queries (`tendero eval`).
 //!
-//! Input, as DESIGN.md describes it: `products.csv` (sku, nombre, optional other text
+//! Input: `products.csv` (sku, nombre, optional other text
 //! columns), `queries.csv` (query_id, query) and `judgments.csv` (query_id, sku,
 //! grade; higher is better, 0 irrelevant). The products are indexed in a store of
 //! their own (a temporary folder unless one is given, which is then reused when its
@@ -20,11 +20,44 @@ use super::Embedder;
 use super::fusion::Fusion;
 use super::search::{Filters, IndexOptions, Mode, SearchIndex};
 use super::store::{Chunk, ChunkKind, ChunkStore};
-use crate::catalog::Progress;
+use crate::progress::Progress;
 
 /// Grade from which a product counts as relevant for MRR and recall (the Home Depot
 /// set's 1.33 = two of three raters said relevant).
 pub const RELEVANT_GRADE: f64 = 1.33;
+
+/// One of two fixed halves of the judged queries (by a hash of the query id), so
+/// that settings chosen on one half are reported on the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    /// The half settings are chosen on.
+    Tune,
+    /// The other half, where the chosen settings are reported.
+    Test,
+}
+
+impl Split {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "tune" => Some(Self::Tune),
+            "test" => Some(Self::Test),
+            _ => None,
+        }
+    }
+
+    /// Whether the query `id` belongs to this half.
+    pub fn holds(self, id: &str) -> bool {
+        let even = super::hash::fnv1a(id.as_bytes()).is_multiple_of(2);
+        even == (self == Self::Tune)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tune => "tune",
+            Self::Test => "test",
+        }
+    }
+}
 
 /// What to evaluate and how.
 pub struct EvalConfig {
@@ -37,6 +70,8 @@ pub struct EvalConfig {
     pub ef_search: usize,
     /// Evaluate only the first `n` queries (all when `None`).
     pub limit: Option<usize>,
+    /// Evaluate only one half of the queries (all when `None`).
+    pub split: Option<Split>,
 }
 
 /// One mode's scores.
@@ -59,6 +94,8 @@ pub struct EvalReport {
     /// The FAISS structure searched ("Flat", or "HNSW32, efSearch N").
     pub faiss: String,
     pub products: usize,
+    /// The half of the queries evaluated (`tune` or `test`), when not all.
+    pub split: Option<&'static str>,
     pub queries: usize,
     /// Queries with at least one grade above 0 (the ones NDCG averages over).
     pub judged_queries: usize,
@@ -224,6 +261,9 @@ pub async fn run(
 ) -> anyhow::Result<EvalReport> {
     let (mut chunks, skus) = read_products(&config.dir)?;
     let mut queries = read_queries(&config.dir)?;
+    if let Some(split) = config.split {
+        queries.retain(|q| split.holds(&q.id));
+    }
     if let Some(limit) = config.limit {
         queries.truncate(limit);
     }
@@ -362,6 +402,7 @@ pub async fn run(
             other => other.to_owned(),
         },
         products: chunks.len(),
+        split: config.split.map(Split::as_str),
         queries: queries.len(),
         judged_queries,
         index_seconds,
@@ -375,12 +416,15 @@ impl EvalReport {
     /// The report as a Markdown table (what the README shows).
     pub fn table(&self) -> String {
         let mut out = format!(
-            "{} products, {} queries ({} judged), embedder {}, fusion {}, FAISS {}\n\
+            "{} products, {} queries{} ({} judged), embedder {}, fusion {}, FAISS {}\n\
              index ready in {:.1} s; query embedding p50 {:.2} ms, p95 {:.2} ms\n\n\
              | mode | NDCG@10 | MRR@10 | Recall@100 | p50 ms | p95 ms | p99 ms |\n\
              | --- | --- | --- | --- | --- | --- | --- |\n",
             self.products,
             self.queries,
+            self.split
+                .map(|s| format!(" (the {s} half)"))
+                .unwrap_or_default(),
             self.judged_queries,
             self.embedder,
             self.fusion,
@@ -408,6 +452,18 @@ impl EvalReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_two_halves_split_the_queries() {
+        let ids: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+        let tune = ids.iter().filter(|id| Split::Tune.holds(id)).count();
+        let test = ids.iter().filter(|id| Split::Test.holds(id)).count();
+        assert_eq!(tune + test, ids.len());
+        assert!(
+            (400..600).contains(&tune),
+            "{tune} of 1000 in the tuning half"
+        );
+    }
 
     #[test]
     fn scores_follow_their_definitions() {

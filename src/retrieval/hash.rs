@@ -4,7 +4,7 @@
 //! It needs no model and no network, so the server always starts; it captures shared
 //! words and spellings (lexical similarity), not meaning, and says so in its id.
 
-use super::text::words;
+use crate::text::words;
 
 /// Feature-hashing embedder.
 #[derive(Debug, Clone)]

@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 
-use super::text::{fold, words};
+use crate::text::{fold, words};
 
 /// Shorter words are too ambiguous to correct ("tap" is one edit from dozens).
 const MIN_LEN: usize = 4;

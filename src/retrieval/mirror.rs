@@ -1,15 +1,15 @@
 //! What a search index holds in memory about its chunk table, besides the vectors:
 //! each chunk's filter metadata, the spellings of each category, and the words of
-//! the active chunks (for correcting misspelt queries). Kept in step by [`Catalog::apply`].
+//! the active chunks (for correcting misspelt queries). Kept in step by [`ChunkMirror::apply`].
 
 use std::collections::{HashMap, HashSet};
 
 use super::filters::Meta;
 use super::lexicon::Lexicon;
 use super::store::Chunk;
-use super::text::fold;
+use crate::text::fold;
 
-pub(super) struct Catalog {
+pub(super) struct ChunkMirror {
     pub(super) meta: HashMap<i64, Meta>,
     /// Folded category name → the spellings stored under it.
     pub(super) categorias: HashMap<String, HashSet<String>>,
@@ -17,8 +17,8 @@ pub(super) struct Catalog {
     pub(super) lexicon: Lexicon,
 }
 
-impl Catalog {
-    /// An empty catalog whose lexicon stems as the full-text analyzer of `language`.
+impl ChunkMirror {
+    /// An empty mirror whose lexicon stems as the full-text analyzer of `language`.
     pub(super) fn new(language: &str) -> Self {
         Self {
             meta: HashMap::new(),

@@ -1,10 +1,11 @@
-//! Retrieval: the embedders that turn text into vectors and the indexes that search
-//! them.
+//! Retrieval: the embedders that turn text into vectors, the indexes that search
+//! them, and the index kept in step with the database ([`live::Search`]).
 //!
 //! Every embedder produces unit-length vectors, so inner product is cosine similarity
 //! everywhere. An embedder's [`Embedder::id`] is stored with any index built from it:
 //! vectors of different embedders are never mixed.
 
+pub mod chunks;
 pub mod embedders;
 pub mod eval;
 pub mod faiss_index;
@@ -15,12 +16,14 @@ pub mod lexicon;
 pub mod live;
 pub mod minilm;
 mod mirror;
-mod question;
+pub mod passages;
 pub mod search;
 pub mod store;
-pub mod text;
+pub mod sync;
+pub mod upkeep;
 
 pub use hash::HashEmbedder;
+pub use live::Search;
 pub use minilm::MiniLmEmbedder;
 
 /// Turns texts into unit-length vectors. Blocking: call it on the blocking pool.
@@ -53,9 +56,9 @@ impl Embedder for HashEmbedder {
 /// changed embedder means the index is rebuilt from the database.
 ///
 /// `serving` indexes load or build FAISS as configured and save it; a writer (such as
-/// `tendero-ingest`) keeps an exact in-memory copy only, which costs no graph build.
+/// `tendero ingest`) keeps an exact in-memory copy only, which costs no graph build.
 pub async fn open_index(
-    settings: &crate::config::Settings,
+    settings: &crate::config::RetrievalSettings,
     embedder: std::sync::Arc<dyn Embedder>,
     serving: bool,
 ) -> anyhow::Result<search::SearchIndex> {

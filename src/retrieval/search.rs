@@ -4,7 +4,7 @@
 //! LanceDB is the index's durable form; FAISS and the metadata map are rebuilt from it
 //! at start-up (or the saved FAISS file is loaded when it reflects the same table
 //! version and embedder). Writes go through [`SearchIndex::apply`]; writes by other
-//! processes (`tendero-ingest`, other nodes) are picked up by [`SearchIndex::refresh`].
+//! processes (`tendero ingest`, other nodes) are picked up by [`SearchIndex::refresh`].
 //! Readers never wait for writers: a search sees the catalog either before or after
 //! a change, and a hit that vanished in between is dropped, not an error.
 
@@ -18,12 +18,12 @@ use super::Embedder;
 use super::faiss_index::{IndexKind, VectorIndex};
 pub use super::filters::{Filters, Meta, Mode};
 use super::fusion::Fusion;
-use super::mirror::Catalog;
+use super::mirror::ChunkMirror;
 use super::store::{Chunk, ChunkKind, ChunkStore, Read};
 
 mod query;
 
-use query::{Hits, InFlight};
+use query::{Hits, Shared};
 
 /// Candidates each side of a hybrid search contributes before fusion.
 const POOL: usize = 100;
@@ -42,7 +42,7 @@ pub struct Hit {
 
 /// Results with where the time went.
 #[derive(Debug, Clone, Default)]
-pub struct Outcome {
+pub struct SearchOutcome {
     pub hits: Vec<Hit>,
     /// The query as searched, when misspelt words were corrected.
     pub corrected: Option<String>,
@@ -82,7 +82,7 @@ pub struct SearchIndex {
     embedder: Arc<dyn Embedder>,
     store: ChunkStore,
     vectors: Arc<VectorIndex>,
-    catalog: RwLock<Catalog>,
+    mirror: RwLock<ChunkMirror>,
     options: IndexOptions,
     /// Serialises writers (local applies and refreshes from other processes).
     writer: tokio::sync::Mutex<()>,
@@ -94,8 +94,8 @@ pub struct SearchIndex {
     /// Query vectors and unfiltered full-text searches in flight, shared by the
     /// searches that ask for the same at the same time (an answer looks for products
     /// and for passages).
-    vectors_in_flight: InFlight<String, Arc<Vec<f32>>>,
-    full_text_in_flight: InFlight<(String, usize), Hits>,
+    vectors_in_flight: Shared<String, Arc<Vec<f32>>>,
+    full_text_in_flight: Shared<(String, usize), Hits>,
     /// Embedding calls running at once, one per core: more only queue on the CPU, and
     /// each holds its own working memory (200 at once took RSS past 2 GB).
     embedding: tokio::sync::Semaphore,
@@ -162,8 +162,8 @@ impl SearchIndex {
             }
         };
         vectors.set_ef_search(options.ef_search)?;
-        let mut catalog = Catalog::new(store.language());
-        catalog.apply(&chunks, &[]);
+        let mut mirror = ChunkMirror::new(store.language());
+        mirror.apply(&chunks, &[]);
         tracing::info!(
             embedder = embedder.id(),
             chunks = chunks.len(),
@@ -176,7 +176,7 @@ impl SearchIndex {
             embedder,
             store,
             vectors: Arc::new(vectors),
-            catalog: RwLock::new(catalog),
+            mirror: RwLock::new(mirror),
             options,
             writer: tokio::sync::Mutex::new(()),
             reflects: AtomicU64::new(version),
@@ -204,7 +204,7 @@ impl SearchIndex {
         IndexStatus {
             embedder: self.embedder.id().to_owned(),
             dim: self.embedder.dim(),
-            chunks: self.catalog.read().expect("catalog lock").meta.len(),
+            chunks: self.mirror.read().expect("mirror lock").meta.len(),
             faiss: match self.vectors.kind() {
                 IndexKind::Flat => "flat",
                 IndexKind::Hnsw => "hnsw",
@@ -222,9 +222,9 @@ impl SearchIndex {
     /// Content hash of the chunks of `kind` (only those of `keys` when given), by key:
     /// what incremental ingestion diffs.
     pub fn hashes(&self, kind: ChunkKind, keys: Option<&[i64]>) -> HashMap<i64, String> {
-        let catalog = self.catalog.read().expect("catalog lock");
+        let mirror = self.mirror.read().expect("mirror lock");
         let entry = |key: &i64| {
-            catalog
+            mirror
                 .meta
                 .get(key)
                 .filter(|m| m.kind == kind)
@@ -232,7 +232,7 @@ impl SearchIndex {
         };
         match keys {
             Some(keys) => keys.iter().filter_map(entry).collect(),
-            None => catalog.meta.keys().filter_map(entry).collect(),
+            None => mirror.meta.keys().filter_map(entry).collect(),
         }
     }
 
@@ -273,9 +273,9 @@ impl SearchIndex {
             let vectors = self.vectors.clone();
             tokio::task::spawn_blocking(move || vectors.upsert(&keys, &flat)).await??;
         }
-        self.catalog
+        self.mirror
             .write()
-            .expect("catalog lock")
+            .expect("mirror lock")
             .apply(&upserts, deletes);
         Ok(())
     }
@@ -291,19 +291,19 @@ impl SearchIndex {
         }
         let current = self.store.scan(None, Read::Metadata).await?;
         let (changed, deletes) = {
-            let catalog = self.catalog.read().expect("catalog lock");
+            let mirror = self.mirror.read().expect("mirror lock");
             let present: HashSet<i64> = current.iter().map(|c| c.key).collect();
             let changed: Vec<i64> = current
                 .iter()
                 .filter(|c| {
-                    catalog
+                    mirror
                         .meta
                         .get(&c.key)
                         .is_none_or(|m| m.content_hash != c.content_hash)
                 })
                 .map(|c| c.key)
                 .collect();
-            let deletes: Vec<i64> = catalog
+            let deletes: Vec<i64> = mirror
                 .meta
                 .keys()
                 .filter(|k| !present.contains(k))

@@ -2,19 +2,21 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::db::Db;
+use crate::db::contains;
 use crate::db::entities::{cliente, pedido};
-use crate::error::ApiError;
 use crate::shop::types::{
     Email, FieldError, Page, Paged, Patch, parse_name, parse_phone, parse_text,
 };
-use crate::shop::{Deletion, commit_unique, contains, fold, found};
+use crate::shop::{
+    Deletion, Shop, ShopError, commit_or, delete_or_retire, found, list_page, lock_live,
+};
+use crate::text::fold;
 
 /// A customer as the API shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -130,84 +132,6 @@ fn text_condition(q: &str) -> Result<Condition, FieldError> {
     Ok(condition)
 }
 
-#[tracing::instrument(skip(db))]
-pub async fn list(db: &Db, filter: FiltroClientes) -> Result<Paged<Cliente>, ApiError> {
-    let page = Page::parse(filter.limit, filter.offset)?;
-    let mut query = cliente::Entity::find().filter(cliente::Column::EliminadoAt.is_null());
-    if let Some(q) = filter.q.as_deref() {
-        query = query.filter(text_condition(q)?);
-    }
-    if let Some(activo) = filter.activo {
-        query = query.filter(cliente::Column::Activo.eq(activo));
-    }
-    if let Some(ciudad) = filter.ciudad.as_deref() {
-        query = query.filter(cliente::Column::Ciudad.eq(ciudad.trim()));
-    }
-    let total = query.clone().count(db.conn()).await?;
-    let items = query
-        .order_by_asc(cliente::Column::Id)
-        .limit(page.limit)
-        .offset(page.offset)
-        .all(db.conn())
-        .await?;
-    Ok(Paged {
-        items: items.into_iter().map(Into::into).collect(),
-        total,
-        limit: page.limit,
-        offset: page.offset,
-    })
-}
-
-/// `GET /api/clientes/buscar?q=`: best matches by name, email or phone.
-#[tracing::instrument(skip(db))]
-pub async fn search(db: &Db, q: &str, limit: Option<u64>) -> Result<Vec<Cliente>, ApiError> {
-    let page = Page::parse(limit, None)?;
-    let rows = cliente::Entity::find()
-        .filter(cliente::Column::EliminadoAt.is_null())
-        .filter(text_condition(q)?)
-        .order_by_asc(cliente::Column::Nombre)
-        .limit(page.limit)
-        .all(db.conn())
-        .await?;
-    Ok(rows.into_iter().map(Into::into).collect())
-}
-
-pub async fn get(db: &Db, id: i64) -> Result<Cliente, ApiError> {
-    let row = cliente::Entity::find_by_id(id).one(db.conn()).await?;
-    Ok(found(row, "cliente")?.into())
-}
-
-#[tracing::instrument(skip(db, input), fields(email = %input.email))]
-pub async fn create(db: &Db, input: NuevoCliente) -> Result<Cliente, ApiError> {
-    let nombre = parse_name("nombre", &input.nombre, 200)?;
-    let email = Email::parse("email", &input.email)?.into_inner();
-    let telefono = parse_phone("telefono", input.telefono.as_deref())?;
-    let direccion = parse_text("direccion", input.direccion.as_deref(), 500)?;
-    let ciudad = parse_text("ciudad", input.ciudad.as_deref(), 100)?;
-    let notas = parse_text("notas", input.notas.as_deref(), 2000)?;
-    let now = Utc::now();
-    let txn = db.begin_write().await?;
-    let inserted = cliente::ActiveModel {
-        busqueda: Set(search_key(&nombre, &email, telefono.as_deref())),
-        nombre: Set(nombre),
-        email: Set(email),
-        telefono: Set(telefono),
-        direccion: Set(direccion),
-        ciudad: Set(ciudad),
-        notas: Set(notas),
-        activo: Set(true),
-        eliminado_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .insert(&*txn)
-    .await;
-    Ok(commit_unique(txn, inserted, ApiError::EmailTaken)
-        .await?
-        .into())
-}
-
 fn patch_text(
     field: &'static str,
     patch: Patch<String>,
@@ -221,85 +145,134 @@ fn patch_text(
     }
 }
 
-#[tracing::instrument(skip(db, changes))]
-pub async fn update(db: &Db, id: i64, changes: CambiosCliente) -> Result<Cliente, ApiError> {
-    let txn = db.begin_write().await?;
-    // Locked (on PostgreSQL) so that a concurrent change cannot be overwritten with
-    // the values read here.
-    let current = cliente::Entity::find_by_id(id)
-        .filter(cliente::Column::EliminadoAt.is_null())
-        .lock_exclusive()
-        .one(&*txn)
-        .await?;
-    let current = found(current, "cliente")?;
-    let nombre = match changes.nombre.as_deref() {
-        Some(n) => parse_name("nombre", n, 200)?,
-        None => current.nombre.clone(),
-    };
-    let email = match changes.email.as_deref() {
-        Some(e) => Email::parse("email", e)?.into_inner(),
-        None => current.email.clone(),
-    };
-    let telefono = match changes.telefono {
-        Patch::Missing => current.telefono.clone(),
-        Patch::Null => None,
-        Patch::Value(t) => parse_phone("telefono", Some(&t))?,
-    };
-    let direccion = patch_text(
-        "direccion",
-        changes.direccion,
-        500,
-        current.direccion.clone(),
-    )?;
-    let ciudad = patch_text("ciudad", changes.ciudad, 100, current.ciudad.clone())?;
-    let notas = patch_text("notas", changes.notas, 2000, current.notas.clone())?;
-    let activo = changes.activo.unwrap_or(current.activo);
+impl Shop {
+    #[tracing::instrument(skip(self))]
+    pub async fn list_customers(
+        &self,
+        filter: FiltroClientes,
+    ) -> Result<Paged<Cliente>, ShopError> {
+        let db = &self.db;
+        let page = Page::parse(filter.limit, filter.offset)?;
+        let mut query = cliente::Entity::find().filter(cliente::Column::EliminadoAt.is_null());
+        if let Some(q) = filter.q.as_deref() {
+            query = query.filter(text_condition(q)?);
+        }
+        if let Some(activo) = filter.activo {
+            query = query.filter(cliente::Column::Activo.eq(activo));
+        }
+        if let Some(ciudad) = filter.ciudad.as_deref() {
+            query = query.filter(cliente::Column::Ciudad.eq(ciudad.trim()));
+        }
+        list_page(db, query, |q| q.order_by_asc(cliente::Column::Id), page).await
+    }
 
-    let mut model = current.into_active_model();
-    model.busqueda = Set(search_key(&nombre, &email, telefono.as_deref()));
-    model.nombre = Set(nombre);
-    model.email = Set(email);
-    model.telefono = Set(telefono);
-    model.direccion = Set(direccion);
-    model.ciudad = Set(ciudad);
-    model.notas = Set(notas);
-    model.activo = Set(activo);
-    model.updated_at = Set(Utc::now());
-    let updated = model.update(&*txn).await;
-    Ok(commit_unique(txn, updated, ApiError::EmailTaken)
-        .await?
-        .into())
-}
+    /// `GET /api/clientes/buscar?q=`: best matches by name, email or phone.
+    #[tracing::instrument(skip(self))]
+    pub async fn search_customers(
+        &self,
+        q: &str,
+        limit: Option<u64>,
+    ) -> Result<Vec<Cliente>, ShopError> {
+        let db = &self.db;
+        let page = Page::parse(limit, None)?;
+        let rows = cliente::Entity::find()
+            .filter(cliente::Column::EliminadoAt.is_null())
+            .filter(text_condition(q)?)
+            .order_by_asc(cliente::Column::Nombre)
+            .limit(page.limit)
+            .all(db.conn())
+            .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
 
-/// Deletes a customer; one with orders is kept, marked deleted and inactive.
-#[tracing::instrument(skip(db))]
-pub async fn delete(db: &Db, id: i64) -> Result<Deletion, ApiError> {
-    let txn = db.begin_write().await?;
-    // Locked (on PostgreSQL) so that a concurrent change cannot be overwritten with
-    // the values read here.
-    let current = cliente::Entity::find_by_id(id)
-        .filter(cliente::Column::EliminadoAt.is_null())
-        .lock_exclusive()
-        .one(&*txn)
-        .await?;
-    let current = found(current, "cliente")?;
-    let has_orders = pedido::Entity::find()
-        .filter(pedido::Column::ClienteId.eq(id))
-        .count(&*txn)
-        .await?
-        > 0;
-    let deletion = if has_orders {
+    pub async fn customer(&self, id: i64) -> Result<Cliente, ShopError> {
+        let db = &self.db;
+        let row = cliente::Entity::find_by_id(id).one(db.conn()).await?;
+        Ok(found(row, "cliente")?.into())
+    }
+
+    #[tracing::instrument(skip(self, input), fields(email = %input.email))]
+    pub async fn create_customer(&self, input: NuevoCliente) -> Result<Cliente, ShopError> {
+        let db = &self.db;
+        let nombre = parse_name("nombre", &input.nombre, 200)?;
+        let email = Email::parse("email", &input.email)?.into_inner();
+        let telefono = parse_phone("telefono", input.telefono.as_deref())?;
+        let direccion = parse_text("direccion", input.direccion.as_deref(), 500)?;
+        let ciudad = parse_text("ciudad", input.ciudad.as_deref(), 100)?;
+        let notas = parse_text("notas", input.notas.as_deref(), 2000)?;
         let now = Utc::now();
+        let txn = db.begin_write().await?;
+        let inserted = cliente::ActiveModel {
+            busqueda: Set(search_key(&nombre, &email, telefono.as_deref())),
+            nombre: Set(nombre),
+            email: Set(email),
+            telefono: Set(telefono),
+            direccion: Set(direccion),
+            ciudad: Set(ciudad),
+            notas: Set(notas),
+            activo: Set(true),
+            eliminado_at: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&*txn)
+        .await;
+        Ok(commit_or(txn, inserted, ShopError::EmailTaken)
+            .await?
+            .into())
+    }
+
+    #[tracing::instrument(skip(self, changes))]
+    pub async fn update_customer(
+        &self,
+        id: i64,
+        changes: CambiosCliente,
+    ) -> Result<Cliente, ShopError> {
+        let db = &self.db;
+        let txn = db.begin_write().await?;
+        let current = lock_live::<cliente::Entity>(&txn, id).await?;
+        let nombre = match changes.nombre.as_deref() {
+            Some(n) => parse_name("nombre", n, 200)?,
+            None => current.nombre.clone(),
+        };
+        let email = match changes.email.as_deref() {
+            Some(e) => Email::parse("email", e)?.into_inner(),
+            None => current.email.clone(),
+        };
+        let telefono = match changes.telefono {
+            Patch::Missing => current.telefono.clone(),
+            Patch::Null => None,
+            Patch::Value(t) => parse_phone("telefono", Some(&t))?,
+        };
+        let direccion = patch_text(
+            "direccion",
+            changes.direccion,
+            500,
+            current.direccion.clone(),
+        )?;
+        let ciudad = patch_text("ciudad", changes.ciudad, 100, current.ciudad.clone())?;
+        let notas = patch_text("notas", changes.notas, 2000, current.notas.clone())?;
+        let activo = changes.activo.unwrap_or(current.activo);
+
         let mut model = current.into_active_model();
-        model.activo = Set(false);
-        model.eliminado_at = Set(Some(now));
-        model.updated_at = Set(now);
-        model.update(&*txn).await?;
-        Deletion::soft(id)
-    } else {
-        cliente::Entity::delete_by_id(id).exec(&*txn).await?;
-        Deletion::hard(id)
-    };
-    txn.commit().await?;
-    Ok(deletion)
+        model.busqueda = Set(search_key(&nombre, &email, telefono.as_deref()));
+        model.nombre = Set(nombre);
+        model.email = Set(email);
+        model.telefono = Set(telefono);
+        model.direccion = Set(direccion);
+        model.ciudad = Set(ciudad);
+        model.notas = Set(notas);
+        model.activo = Set(activo);
+        model.updated_at = Set(Utc::now());
+        let updated = model.update(&*txn).await;
+        Ok(commit_or(txn, updated, ShopError::EmailTaken).await?.into())
+    }
+
+    /// Deletes a customer; one with orders is kept, marked deleted and inactive.
+    #[tracing::instrument(skip(self))]
+    pub async fn delete_customer(&self, id: i64) -> Result<Deletion, ShopError> {
+        let orders = pedido::Entity::find().filter(pedido::Column::ClienteId.eq(id));
+        delete_or_retire::<cliente::Entity, _>(&self.db, id, orders).await
+    }
 }

@@ -3,20 +3,21 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, Set,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::db::Db;
 use crate::db::entities::{pedido_item, producto};
-use crate::error::ApiError;
+use crate::db::lower_contains;
 use crate::shop::types::{
     FieldError, Money, Page, Paged, Patch, Sku, parse_name, parse_stock, parse_text,
 };
-use crate::shop::{Deletion, commit_unique, found, lower_contains};
+use crate::shop::{
+    Deletion, Shop, ShopError, commit_or, delete_or_retire, found, list_page, lock_live,
+};
 
 const DEFAULT_CATEGORY: &str = "general";
 const MAX_ATTRIBUTES_BYTES: usize = 16 * 1024;
@@ -143,193 +144,159 @@ pub(crate) fn parse_category(raw: Option<&str>) -> Result<String, FieldError> {
     }
 }
 
-#[tracing::instrument(skip(db))]
-pub async fn list(db: &Db, filter: FiltroProductos) -> Result<Paged<Producto>, ApiError> {
-    let page = Page::parse(filter.limit, filter.offset)?;
-    let mut query = producto::Entity::find().filter(producto::Column::EliminadoAt.is_null());
-    if let Some(q) = filter.q.as_deref().map(str::trim) {
-        if q.is_empty() || q.chars().count() > 200 {
-            return Err(FieldError::new("q", "debe tener de 1 a 200 caracteres").into());
+impl Shop {
+    #[tracing::instrument(skip(self))]
+    pub async fn list_products(
+        &self,
+        filter: FiltroProductos,
+    ) -> Result<Paged<Producto>, ShopError> {
+        let db = &self.db;
+        let page = Page::parse(filter.limit, filter.offset)?;
+        let mut query = producto::Entity::find().filter(producto::Column::EliminadoAt.is_null());
+        if let Some(q) = filter.q.as_deref().map(str::trim) {
+            if q.is_empty() || q.chars().count() > 200 {
+                return Err(FieldError::new("q", "debe tener de 1 a 200 caracteres").into());
+            }
+            let needle = q.to_lowercase();
+            query = query.filter(
+                Condition::any()
+                    .add(lower_contains(producto::Column::Nombre, &needle))
+                    .add(lower_contains(producto::Column::Sku, &needle)),
+            );
         }
-        let needle = q.to_lowercase();
-        query = query.filter(
-            Condition::any()
-                .add(lower_contains(producto::Column::Nombre, &needle))
-                .add(lower_contains(producto::Column::Sku, &needle)),
-        );
+        if let Some(categoria) = filter.categoria.as_deref() {
+            query = query.filter(producto::Column::Categoria.eq(categoria.trim()));
+        }
+        if let Some(activo) = filter.activo {
+            query = query.filter(producto::Column::Activo.eq(activo));
+        }
+        match filter.en_stock {
+            Some(true) => query = query.filter(producto::Column::Stock.gt(0)),
+            Some(false) => query = query.filter(producto::Column::Stock.eq(0)),
+            None => {}
+        }
+        if let Some(min) = filter.precio_min {
+            let min = Money::parse("precio_min", min)?;
+            query = query.filter(producto::Column::PrecioCentavos.gte(min.cents()));
+        }
+        if let Some(max) = filter.precio_max {
+            let max = Money::parse("precio_max", max)?;
+            query = query.filter(producto::Column::PrecioCentavos.lte(max.cents()));
+        }
+        list_page(db, query, |q| q.order_by_asc(producto::Column::Id), page).await
     }
-    if let Some(categoria) = filter.categoria.as_deref() {
-        query = query.filter(producto::Column::Categoria.eq(categoria.trim()));
-    }
-    if let Some(activo) = filter.activo {
-        query = query.filter(producto::Column::Activo.eq(activo));
-    }
-    match filter.en_stock {
-        Some(true) => query = query.filter(producto::Column::Stock.gt(0)),
-        Some(false) => query = query.filter(producto::Column::Stock.eq(0)),
-        None => {}
-    }
-    if let Some(min) = filter.precio_min {
-        let min = Money::parse("precio_min", min)?;
-        query = query.filter(producto::Column::PrecioCentavos.gte(min.cents()));
-    }
-    if let Some(max) = filter.precio_max {
-        let max = Money::parse("precio_max", max)?;
-        query = query.filter(producto::Column::PrecioCentavos.lte(max.cents()));
-    }
-    let total = query.clone().count(db.conn()).await?;
-    let items = query
-        .order_by_asc(producto::Column::Id)
-        .limit(page.limit)
-        .offset(page.offset)
-        .all(db.conn())
-        .await?;
-    Ok(Paged {
-        items: items.into_iter().map(Into::into).collect(),
-        total,
-        limit: page.limit,
-        offset: page.offset,
-    })
-}
 
-pub async fn get(db: &Db, id: i64) -> Result<Producto, ApiError> {
-    let row = producto::Entity::find_by_id(id).one(db.conn()).await?;
-    Ok(found(row, "producto")?.into())
-}
+    pub async fn product(&self, id: i64) -> Result<Producto, ShopError> {
+        let db = &self.db;
+        let row = producto::Entity::find_by_id(id).one(db.conn()).await?;
+        Ok(found(row, "producto")?.into())
+    }
 
-#[tracing::instrument(skip(db, input), fields(sku = %input.sku))]
-pub async fn create(db: &Db, input: NuevoProducto) -> Result<Producto, ApiError> {
-    let sku = Sku::parse("sku", &input.sku)?.into_inner();
-    let nombre = parse_name("nombre", &input.nombre, 300)?;
-    let descripcion = parse_text("descripcion", input.descripcion.as_deref(), 10_000)?;
-    let categoria = parse_category(input.categoria.as_deref())?;
-    let precio = Money::parse("precio", input.precio)?;
-    let stock = parse_stock("stock", input.stock)?;
-    let atributos = parse_attributes(input.atributos)?;
-    let now = Utc::now();
-    let txn = db.begin_write().await?;
-    let inserted = producto::ActiveModel {
-        sku: Set(sku),
-        nombre: Set(nombre),
-        descripcion: Set(descripcion),
-        categoria: Set(categoria),
-        precio_centavos: Set(precio.cents()),
-        stock: Set(stock),
-        atributos: Set(atributos),
-        activo: Set(input.activo.unwrap_or(true)),
-        eliminado_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .insert(&*txn)
-    .await;
-    Ok(commit_unique(txn, inserted, ApiError::SkuTaken)
-        .await?
-        .into())
-}
-
-#[tracing::instrument(skip(db, changes))]
-pub async fn update(db: &Db, id: i64, changes: CambiosProducto) -> Result<Producto, ApiError> {
-    let sku = changes
-        .sku
-        .as_deref()
-        .map(|s| Sku::parse("sku", s).map(Sku::into_inner))
-        .transpose()?;
-    let nombre = changes
-        .nombre
-        .as_deref()
-        .map(|n| parse_name("nombre", n, 300))
-        .transpose()?;
-    let categoria = changes
-        .categoria
-        .as_deref()
-        .map(|c| parse_category(Some(c)))
-        .transpose()?;
-    let precio = changes
-        .precio
-        .map(|p| Money::parse("precio", p))
-        .transpose()?;
-    let stock = changes.stock.map(|s| parse_stock("stock", s)).transpose()?;
-    let atributos = changes
-        .atributos
-        .map(|a| parse_attributes(Some(a)))
-        .transpose()?;
-    let descripcion = match changes.descripcion {
-        Patch::Missing => None,
-        Patch::Null => Some(None),
-        Patch::Value(d) => Some(parse_text("descripcion", Some(&d), 10_000)?),
-    };
-
-    let txn = db.begin_write().await?;
-    // Locked (on PostgreSQL) so that a concurrent change cannot be overwritten with
-    // the values read here.
-    let current = producto::Entity::find_by_id(id)
-        .filter(producto::Column::EliminadoAt.is_null())
-        .lock_exclusive()
-        .one(&*txn)
-        .await?;
-    let mut model = found(current, "producto")?.into_active_model();
-    if let Some(v) = sku {
-        model.sku = Set(v);
-    }
-    if let Some(v) = nombre {
-        model.nombre = Set(v);
-    }
-    if let Some(v) = descripcion {
-        model.descripcion = Set(v);
-    }
-    if let Some(v) = categoria {
-        model.categoria = Set(v);
-    }
-    if let Some(v) = precio {
-        model.precio_centavos = Set(v.cents());
-    }
-    if let Some(v) = stock {
-        model.stock = Set(v);
-    }
-    if let Some(v) = atributos {
-        model.atributos = Set(v);
-    }
-    if let Some(v) = changes.activo {
-        model.activo = Set(v);
-    }
-    model.updated_at = Set(Utc::now());
-    let updated = model.update(&*txn).await;
-    Ok(commit_unique(txn, updated, ApiError::SkuTaken)
-        .await?
-        .into())
-}
-
-/// Deletes a product; one that orders refer to is kept, marked deleted and inactive.
-#[tracing::instrument(skip(db))]
-pub async fn delete(db: &Db, id: i64) -> Result<Deletion, ApiError> {
-    let txn = db.begin_write().await?;
-    // Locked (on PostgreSQL) so that a concurrent change cannot be overwritten with
-    // the values read here.
-    let current = producto::Entity::find_by_id(id)
-        .filter(producto::Column::EliminadoAt.is_null())
-        .lock_exclusive()
-        .one(&*txn)
-        .await?;
-    let current = found(current, "producto")?;
-    let ordered = pedido_item::Entity::find()
-        .filter(pedido_item::Column::ProductoId.eq(id))
-        .count(&*txn)
-        .await?
-        > 0;
-    let deletion = if ordered {
+    #[tracing::instrument(skip(self, input), fields(sku = %input.sku))]
+    pub async fn create_product(&self, input: NuevoProducto) -> Result<Producto, ShopError> {
+        let db = &self.db;
+        let sku = Sku::parse("sku", &input.sku)?.into_inner();
+        let nombre = parse_name("nombre", &input.nombre, 300)?;
+        let descripcion = parse_text("descripcion", input.descripcion.as_deref(), 10_000)?;
+        let categoria = parse_category(input.categoria.as_deref())?;
+        let precio = Money::parse("precio", input.precio)?;
+        let stock = parse_stock("stock", input.stock)?;
+        let atributos = parse_attributes(input.atributos)?;
         let now = Utc::now();
-        let mut model = current.into_active_model();
-        model.activo = Set(false);
-        model.eliminado_at = Set(Some(now));
-        model.updated_at = Set(now);
-        model.update(&*txn).await?;
-        Deletion::soft(id)
-    } else {
-        producto::Entity::delete_by_id(id).exec(&*txn).await?;
-        Deletion::hard(id)
-    };
-    txn.commit().await?;
-    Ok(deletion)
+        let txn = db.begin_write().await?;
+        let inserted = producto::ActiveModel {
+            sku: Set(sku),
+            nombre: Set(nombre),
+            descripcion: Set(descripcion),
+            categoria: Set(categoria),
+            precio_centavos: Set(precio.cents()),
+            stock: Set(stock),
+            atributos: Set(atributos),
+            activo: Set(input.activo.unwrap_or(true)),
+            eliminado_at: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&*txn)
+        .await;
+        Ok(commit_or(txn, inserted, ShopError::SkuTaken).await?.into())
+    }
+
+    #[tracing::instrument(skip(self, changes))]
+    pub async fn update_product(
+        &self,
+        id: i64,
+        changes: CambiosProducto,
+    ) -> Result<Producto, ShopError> {
+        let db = &self.db;
+        let sku = changes
+            .sku
+            .as_deref()
+            .map(|s| Sku::parse("sku", s).map(Sku::into_inner))
+            .transpose()?;
+        let nombre = changes
+            .nombre
+            .as_deref()
+            .map(|n| parse_name("nombre", n, 300))
+            .transpose()?;
+        let categoria = changes
+            .categoria
+            .as_deref()
+            .map(|c| parse_category(Some(c)))
+            .transpose()?;
+        let precio = changes
+            .precio
+            .map(|p| Money::parse("precio", p))
+            .transpose()?;
+        let stock = changes.stock.map(|s| parse_stock("stock", s)).transpose()?;
+        let atributos = changes
+            .atributos
+            .map(|a| parse_attributes(Some(a)))
+            .transpose()?;
+        let descripcion = match changes.descripcion {
+            Patch::Missing => None,
+            Patch::Null => Some(None),
+            Patch::Value(d) => Some(parse_text("descripcion", Some(&d), 10_000)?),
+        };
+
+        let txn = db.begin_write().await?;
+        let mut model = lock_live::<producto::Entity>(&txn, id)
+            .await?
+            .into_active_model();
+        if let Some(v) = sku {
+            model.sku = Set(v);
+        }
+        if let Some(v) = nombre {
+            model.nombre = Set(v);
+        }
+        if let Some(v) = descripcion {
+            model.descripcion = Set(v);
+        }
+        if let Some(v) = categoria {
+            model.categoria = Set(v);
+        }
+        if let Some(v) = precio {
+            model.precio_centavos = Set(v.cents());
+        }
+        if let Some(v) = stock {
+            model.stock = Set(v);
+        }
+        if let Some(v) = atributos {
+            model.atributos = Set(v);
+        }
+        if let Some(v) = changes.activo {
+            model.activo = Set(v);
+        }
+        model.updated_at = Set(Utc::now());
+        let updated = model.update(&*txn).await;
+        Ok(commit_or(txn, updated, ShopError::SkuTaken).await?.into())
+    }
+
+    /// Deletes a product; one that orders refer to is kept, marked deleted and inactive.
+    #[tracing::instrument(skip(self))]
+    pub async fn delete_product(&self, id: i64) -> Result<Deletion, ShopError> {
+        let lines = pedido_item::Entity::find().filter(pedido_item::Column::ProductoId.eq(id));
+        delete_or_retire::<producto::Entity, _>(&self.db, id, lines).await
+    }
 }

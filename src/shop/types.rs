@@ -9,22 +9,7 @@ use std::fmt;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize, Serializer};
 
-/// Why one field of the input was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct FieldError {
-    pub field: &'static str,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            field,
-            message: message.into(),
-        }
-    }
-}
+pub use crate::error::FieldError;
 
 /// Control characters other than line breaks and tabs, which free text may hold.
 fn has_control_chars(s: &str) -> bool {
@@ -212,6 +197,24 @@ impl Serialize for Money {
     }
 }
 
+/// An amount of cents as Colombian pesos are written: `$1.299.000`, `$45.900,50`.
+pub fn pesos(cents: i64) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    let cents = cents.unsigned_abs();
+    let whole = (cents / 100).to_string();
+    let mut grouped = String::with_capacity(whole.len() + whole.len() / 3);
+    for (i, digit) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
+            grouped.push('.');
+        }
+        grouped.push(digit);
+    }
+    match cents % 100 {
+        0 => format!("{sign}${grouped}"),
+        rest => format!("{sign}${grouped},{rest:02}"),
+    }
+}
+
 /// Units in stock: zero to one billion.
 pub fn parse_stock(field: &'static str, raw: i64) -> Result<i64, FieldError> {
     if raw < 0 {
@@ -256,6 +259,16 @@ impl Page {
         }
         Ok(Self { limit, offset })
     }
+
+    /// This page's `items` out of `total`.
+    pub fn of<T>(self, items: Vec<T>, total: u64) -> Paged<T> {
+        Paged {
+            items,
+            total,
+            limit: self.limit,
+            offset: self.offset,
+        }
+    }
 }
 
 /// One page of a list and the total matching rows.
@@ -289,6 +302,14 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Patch<T> {
 mod tests {
     use super::*;
     use std::str::FromStr;
+
+    #[test]
+    fn pesos_are_grouped_with_dots() {
+        assert_eq!(pesos(129_900_000), "$1.299.000");
+        assert_eq!(pesos(4_590_050), "$45.900,50");
+        assert_eq!(pesos(99_900), "$999");
+        assert_eq!(pesos(0), "$0");
+    }
 
     #[test]
     fn names_are_trimmed_and_bounded() {

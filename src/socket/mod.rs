@@ -18,10 +18,12 @@
 //!   the same `response` and `error` events as the socket that asked.
 //! - `cancel {chat_id}` stops that conversation's answer, wherever it was asked
 //!   from if this socket follows the conversation; `cancel {}` stops this socket's
-//!   answers. A disconnect stops the answers the socket asked for. The Ollama
-//!   request in flight is dropped with them.
-//! - With `TENDERO_REDIS_URL` ([`nodes`]), following and cancelling reach across
-//!   every node sharing that Redis.
+//!   answers. Sent with an acknowledgement, it is answered `{chat_id, scope}`
+//!   once applied (`scope`: `conversation` or `socket`). A disconnect stops the
+//!   answers the socket asked for. The Ollama request in flight is dropped with
+//!   them.
+//! - With `TENDERO_REDIS_URL` ([`crate::cluster`], [`nodes`]), following and
+//!   cancelling reach across every node sharing that Redis.
 //! - Each socket has its own question budget (`chat_rate_limit_*`).
 //! - At shutdown ([`Sockets::close`]) new questions get `shutting_down`, the answers
 //!   in flight get the grace period to finish, and then every connection is closed
@@ -29,7 +31,7 @@
 
 mod follow;
 mod head;
-pub mod nodes;
+mod nodes;
 mod page;
 mod session;
 
@@ -41,7 +43,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use socketioxide::adapter::{Adapter, Emitter, LocalAdapter};
-use socketioxide::extract::{Extension, SocketRef, State, TryData};
+use socketioxide::extract::{AckSender, Extension, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::{ParserConfig, SocketIoBuilder};
 use socketioxide_redis::CustomRedisAdapter;
@@ -49,15 +51,19 @@ use tokio_util::sync::CancellationToken;
 
 use crate::agent::memory::{new_chat_id, parse_chat_id};
 use crate::agent::wire::{ChunkMessage, ErrorMessage, FinalMessage, TranscriptionMessage};
-use crate::agent::{self, Canal, Event, Question, Started};
-use crate::app::AppState;
-use crate::error::ApiError;
+use crate::agent::{Agent, Channel, Event, Question, Started};
+use crate::auth::Auth;
+use crate::cluster::{Cluster, Link};
+use crate::config::LimitSettings;
+use crate::error::{Coded, FieldError, Refusal};
+use crate::events::EventLog;
+use crate::speech::{Speech, SpeechError};
 
 use self::follow::{Followers, chat_room};
-use self::session::{Answers, Io, Session, rate_limited};
+use self::session::{Answers, InFlight, Io, Session, rate_limited};
 
 /// Socket.IO across nodes: its Redis adapter, over the node's link to Redis.
-type ClusterAdapter = CustomRedisAdapter<Emitter, nodes::Link>;
+type ClusterAdapter = CustomRedisAdapter<Emitter, Link>;
 
 /// Packets a socket may have waiting to be written before emits fail.
 const SOCKET_BUFFER: usize = 1024;
@@ -104,26 +110,72 @@ struct Cancel {
     chat_id: Option<String>,
 }
 
+/// What a `cancel` sent with an acknowledgement is answered, once it was applied:
+/// its conversation, and whether it stopped the whole conversation on every node
+/// (`conversation`: the socket follows it) or only the socket's own answers
+/// (`socket`).
+#[derive(Debug, Serialize)]
+struct CancelAck {
+    chat_id: Option<String>,
+    scope: &'static str,
+}
+
+impl Default for CancelAck {
+    fn default() -> Self {
+        Self {
+            chat_id: None,
+            scope: "socket",
+        }
+    }
+}
+
+/// What the Socket.IO handlers use.
+pub struct SocketServices {
+    pub agent: Arc<Agent>,
+    pub speech: Arc<Speech>,
+    pub auth: Arc<Auth>,
+    pub events: EventLog,
+    /// The other nodes, when several share a Redis.
+    pub cluster: Option<Arc<Cluster>>,
+}
+
+/// What Socket.IO is built with besides its services.
+pub struct SocketSettings {
+    /// Each socket's question budget.
+    pub limits: LimitSettings,
+    /// Largest message other than a recording.
+    pub max_body_bytes: usize,
+}
+
+/// Room for a recording's framing: the same as the HTTP route allows.
+const VOICE_OVERHEAD: usize = 64 * 1024;
+
 /// Puts Socket.IO in front of `router` (on one node, or across the nodes sharing
-/// the app's Redis) and returns its handle for the shutdown.
+/// a Redis) and returns its handle for the shutdown.
 pub async fn attach<S>(
     router: axum::Router<S>,
-    app: &AppState,
+    services: SocketServices,
+    settings: SocketSettings,
 ) -> anyhow::Result<(axum::Router<S>, Sockets)>
 where
     S: Clone + Send + Sync + 'static,
 {
-    let settings = app.settings();
     // A recording travels as a binary attachment: base64 (a third larger) while
     // the client is still on HTTP long-polling. Attachments beyond twice the
     // recording limit close the connection; smaller ones get a clear error.
-    let voice_bytes = settings.voice_max_bytes + crate::http::VOICE_OVERHEAD;
+    let voice_bytes = services.speech.max_bytes() + VOICE_OVERHEAD;
     let max_payload = settings.max_body_bytes.max(voice_bytes / 3 * 4) as u64;
     let parser = ParserConfig::common().max_incoming_binary_buf_size(2 * voice_bytes);
     let answers = Arc::new(Answers::new());
     let stop = CancellationToken::new();
+    let cluster = services.cluster.clone();
     let builder = SocketIoBuilder::new()
-        .with_state(app.clone())
+        .with_state(services.agent)
+        .with_state(services.speech)
+        .with_state(services.auth)
+        .with_state(services.events)
+        .with_state(services.cluster)
+        .with_state(Arc::new(settings.limits))
         .with_state(answers.clone())
         .req_path(SOCKET_PATH)
         .max_payload(max_payload)
@@ -132,21 +184,24 @@ where
         .with_parser(parser);
     // Everything happens in the middleware (see [`authenticate`]): the connect
     // handler, run after the `connect` packet has left, has nothing left to do.
-    let (router, io) = match app.nodes() {
+    let (router, io) = match cluster {
         None => {
             let (layer, io) = builder.build_layer();
             io.ns("/", (async || {}).with(authenticate::<LocalAdapter>));
             (router.layer(layer), Io::Alone(io))
         }
-        Some(nodes) => {
-            let adapter = nodes.adapter();
+        Some(cluster) => {
+            let adapter = nodes::adapter(&cluster);
             let (layer, io) = builder
                 .with_adapter::<ClusterAdapter>(adapter)
                 .build_layer();
             io.ns("/", (async || {}).with(authenticate::<ClusterAdapter>))
                 .await
                 .map_err(|err| anyhow::anyhow!("starting the Socket.IO Redis adapter: {err}"))?;
-            nodes.follow_cancels(answers.clone(), stop.clone()).await?;
+            let local = answers.clone();
+            cluster
+                .follow_cancels(move |chat_id| local.cancel_chat(chat_id), stop.clone())
+                .await?;
             (router.layer(layer), Io::Cluster(io))
         }
     };
@@ -165,7 +220,8 @@ impl std::fmt::Display for Refused {
 
 async fn authenticate<A: Adapter>(
     socket: SocketRef<A>,
-    State(app): State<AppState>,
+    State(keys): State<Arc<Auth>>,
+    State(limits): State<Arc<LimitSettings>>,
     State(answers): State<Arc<Answers>>,
     TryData(auth): TryData<Option<Handshake>>,
 ) -> Result<(), Refused> {
@@ -177,16 +233,15 @@ async fn authenticate<A: Adapter>(
     let staff_id = match token {
         None => None,
         Some(token) => {
-            let claims = app
-                .jwt()
+            let staff = keys
                 .verify(token.trim())
                 .map_err(|_| Refused("token inválido o vencido"))?;
-            Some(claims.sub.parse().map_err(|_| Refused("token inválido"))?)
+            Some(staff.id)
         }
     };
     socket
         .extensions
-        .insert(Session::new(staff_id, app.settings(), answers));
+        .insert(Session::new(staff_id, &limits, answers));
     listen(&socket);
     Ok(())
 }
@@ -208,13 +263,17 @@ fn listen<A: Adapter>(socket: &SocketRef<A>) {
     });
 }
 
-fn emit_error<A: Adapter>(socket: &SocketRef<A>, chat_id: Option<String>, error: &ApiError) {
+fn emit_error<A: Adapter>(socket: &SocketRef<A>, chat_id: Option<String>, error: &dyn Coded) {
     let _ = socket.emit("error", &ErrorMessage::new(chat_id, error, None));
+}
+
+fn boxed<E: Coded>(err: E) -> Box<dyn Coded> {
+    Box::new(err)
 }
 
 async fn on_query_text<A: Adapter>(
     socket: SocketRef<A>,
-    State(app): State<AppState>,
+    State(agent): State<Arc<Agent>>,
     Extension(session): Extension<Session>,
     TryData(data): TryData<QueryText>,
 ) {
@@ -222,7 +281,7 @@ async fn on_query_text<A: Adapter>(
         Ok(request) => request,
         Err(err) => {
             let error =
-                ApiError::InvalidBody(format!("query_text espera {{query, chat_id?}}: {err}"));
+                Refusal::InvalidBody(format!("query_text espera {{query, chat_id?}}: {err}"));
             return emit_error(&socket, None, &error);
         }
     };
@@ -233,14 +292,14 @@ async fn on_query_text<A: Adapter>(
     let question = Question {
         query: request.query,
         chat_id: request.chat_id,
-        canal: Canal::Socket,
-        usuario_id: session.staff_id,
+        channel: Channel::Socket,
+        staff_id: session.staff_id,
     };
-    if let Err(err) = agent::check(&question, app.settings()) {
-        return emit_error(&socket, question.chat_id.clone(), &ApiError::from(err));
+    if let Err(err) = agent.check(&question) {
+        return emit_error(&socket, question.chat_id.clone(), &err);
     }
     let query = question.query.clone();
-    let started = agent::start(&app, question);
+    let started = agent.start(question);
     let chat_id = started.chat_id.clone().unwrap_or_default();
     let serial = session.register(&chat_id, started.cancel.clone());
     let followers = (!chat_id.is_empty()).then(|| Followers::start(&socket, &chat_id, &query));
@@ -298,16 +357,37 @@ async fn relay<A: Adapter>(
     }
 }
 
+/// A recording may be answered: the socket is within its budget, there is a
+/// model, the recording is there and within the size limit, and the server is
+/// not shutting down.
+fn admit_recording(
+    session: &Session,
+    speech: &Speech,
+    audio: &Bytes,
+) -> Result<InFlight, Box<dyn Coded>> {
+    rate_limited(session).map_err(boxed)?;
+    speech.check().map_err(boxed)?;
+    if audio.is_empty() {
+        return Err(boxed(FieldError::new(
+            "audio",
+            "envía la grabación como binario en `audio`",
+        )));
+    }
+    speech.check_size(audio.len()).map_err(boxed)?;
+    session.answers.enter().map_err(boxed)
+}
+
 async fn on_query_voice<A: Adapter>(
     socket: SocketRef<A>,
-    State(app): State<AppState>,
+    State(agent): State<Arc<Agent>>,
+    State(speech): State<Arc<Speech>>,
     Extension(session): Extension<Session>,
     TryData(data): TryData<QueryVoice>,
 ) {
     let QueryVoice(meta, attachment) = match data {
         Ok(request) => request,
         Err(err) => {
-            let error = ApiError::InvalidBody(format!(
+            let error = Refusal::InvalidBody(format!(
                 "query_voice espera {{audio, chat_id?}} con el audio como binario: {err}"
             ));
             return emit_error(&socket, None, &error);
@@ -316,39 +396,23 @@ async fn on_query_voice<A: Adapter>(
     let chat_id = match meta.chat_id.as_deref().map(parse_chat_id) {
         None => new_chat_id(),
         Some(Ok(id)) => id,
-        Some(Err(err)) => return emit_error(&socket, meta.chat_id, &ApiError::from(err)),
+        Some(Err(err)) => return emit_error(&socket, meta.chat_id, &err),
     };
     let audio = if meta.audio.is_empty() {
         attachment
     } else {
         meta.audio
     };
-    let max_bytes = app.settings().voice_max_bytes;
-    let in_flight = rate_limited(&session)
-        .and_then(|()| app.speech().check())
-        .and_then(|()| {
-            if audio.is_empty() {
-                Err(ApiError::Validation(crate::shop::types::FieldError::new(
-                    "audio",
-                    "envía la grabación como binario en `audio`",
-                )))
-            } else if audio.len() > max_bytes {
-                Err(ApiError::AudioTooLarge { max_bytes })
-            } else {
-                Ok(())
-            }
-        })
-        .and_then(|()| session.answers.enter());
-    let _in_flight = match in_flight {
+    let _in_flight = match admit_recording(&session, &speech, &audio) {
         Ok(in_flight) => in_flight,
-        Err(error) => return emit_error(&socket, Some(chat_id), &error),
+        Err(error) => return emit_error(&socket, Some(chat_id), error.as_ref()),
     };
     // One token for the transcription and the answer: `cancel` or a disconnect
     // stops whichever is running.
     let cancel = CancellationToken::new();
     let serial = session.register(&chat_id, cancel.clone());
-    let transcription = match app.speech().transcribe(audio, &cancel).await {
-        Ok(transcription) if transcription.text.is_empty() => Err(ApiError::EmptyTranscription),
+    let transcription = match speech.transcribe(audio, &cancel).await {
+        Ok(transcription) if transcription.text.is_empty() => Err(SpeechError::Empty),
         other => other,
     };
     match transcription {
@@ -364,14 +428,14 @@ async fn on_query_voice<A: Adapter>(
             let question = Question {
                 query: transcription.text,
                 chat_id: Some(chat_id.clone()),
-                canal: Canal::Socket,
-                usuario_id: session.staff_id,
+                channel: Channel::Socket,
+                staff_id: session.staff_id,
             };
-            match agent::check(&question, app.settings()) {
-                Err(err) => emit_error(&socket, Some(chat_id.clone()), &ApiError::from(err)),
+            match agent.check(&question) {
+                Err(err) => emit_error(&socket, Some(chat_id.clone()), &err),
                 Ok(()) if sent.is_ok() => {
                     let followers = Followers::start(&socket, &chat_id, &question.query);
-                    let started = agent::start_with(&app, question, cancel);
+                    let started = agent.start_with(question, cancel);
                     relay(&socket, &chat_id, started, Some(followers)).await;
                 }
                 Ok(()) => cancel.cancel(),
@@ -386,9 +450,10 @@ async fn on_query_voice<A: Adapter>(
 /// case; `cancel {}` stops every answer this socket asked for.
 async fn on_cancel<A: Adapter>(
     socket: SocketRef<A>,
-    State(app): State<AppState>,
+    State(cluster): State<Option<Arc<Cluster>>>,
     Extension(session): Extension<Session>,
     TryData(data): TryData<Cancel>,
+    ack: AckSender<A>,
 ) {
     let chat_id = match data
         .ok()
@@ -399,16 +464,21 @@ async fn on_cancel<A: Adapter>(
         None => None,
         Some(Ok(chat_id)) => Some(chat_id),
         // No answer runs under an invalid id.
-        Some(Err(_)) => return,
+        Some(Err(_)) => {
+            let _ = ack.send(&CancelAck::default());
+            return;
+        }
     };
     session.cancel(chat_id.as_deref());
-    let Some(chat_id) = chat_id else { return };
-    let room = chat_room(&chat_id);
-    if !socket.rooms().iter().any(|joined| *joined == room) {
-        return;
+    let follows = chat_id
+        .as_deref()
+        .is_some_and(|id| socket.rooms().iter().any(|joined| *joined == chat_room(id)));
+    if let (Some(chat_id), true) = (&chat_id, follows) {
+        session.answers.cancel_chat(chat_id);
+        if let Some(cluster) = cluster {
+            cluster.cancel(chat_id).await;
+        }
     }
-    session.answers.cancel_chat(&chat_id);
-    if let Some(nodes) = app.nodes() {
-        nodes.cancel(&chat_id).await;
-    }
+    let scope = if follows { "conversation" } else { "socket" };
+    let _ = ack.send(&CancelAck { chat_id, scope });
 }

@@ -7,9 +7,12 @@ use serde_json::json;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{SocketRef, State, TryData};
 
-use crate::agent::memory::{self, parse_chat_id};
-use crate::app::AppState;
-use crate::error::ApiError;
+use std::sync::Arc;
+
+use crate::agent::memory::parse_chat_id;
+use crate::agent::{Agent, AgentError};
+use crate::error::{Coded, Refusal};
+use crate::events::EventLog;
 
 use super::{chat_room, emit_error};
 
@@ -36,13 +39,17 @@ struct PageMessage {
 /// from then on. The chat id is the key: the page keeps the random one it chose.
 pub(super) async fn on_history<A: Adapter>(
     socket: SocketRef<A>,
-    State(app): State<AppState>,
+    State(agent): State<Arc<Agent>>,
     TryData(data): TryData<HistoryRequest>,
 ) {
-    let chat_id = match data
-        .map_err(|err| ApiError::InvalidBody(format!("history espera {{chat_id}}: {err}")))
-        .and_then(|request| parse_chat_id(&request.chat_id).map_err(ApiError::from))
-    {
+    let chat_id = match data {
+        Ok(request) => parse_chat_id(&request.chat_id),
+        Err(err) => {
+            let refusal = Refusal::InvalidBody(format!("history espera {{chat_id}}: {err}"));
+            return emit_error(&socket, None, &refusal);
+        }
+    };
+    let chat_id = match chat_id {
         Ok(chat_id) => chat_id,
         Err(error) => return emit_error(&socket, None, &error),
     };
@@ -50,7 +57,7 @@ pub(super) async fn on_history<A: Adapter>(
     // this socket, so an answer under way that the history misses still ends here
     // (the page then reads the history again).
     socket.join(chat_room(&chat_id));
-    let messages = match memory::get(app.db(), &chat_id).await {
+    let messages = match agent.memory().conversation(&chat_id).await {
         Ok(conversation) => conversation
             .mensajes
             .into_iter()
@@ -62,8 +69,8 @@ pub(super) async fn on_history<A: Adapter>(
                 sources: m.fuentes,
             })
             .collect(),
-        Err(ApiError::NotFound(_)) => Vec::new(),
-        Err(error) => return emit_error(&socket, Some(chat_id), &error),
+        Err(AgentError::NotFound(_)) => Vec::new(),
+        Err(error) => return emit_error(&socket, Some(chat_id), &error as &dyn Coded),
     };
     let _ = socket.emit(
         "history",
@@ -90,13 +97,13 @@ const MAX_CLICK_QUERY_CHARS: usize = 2000;
 /// event; nothing is sent back unless the payload is malformed.
 pub(super) async fn on_product_click<A: Adapter>(
     socket: SocketRef<A>,
-    State(app): State<AppState>,
+    State(events): State<EventLog>,
     TryData(data): TryData<ProductClick>,
 ) {
     let click = match data {
         Ok(click) => click,
         Err(err) => {
-            let error = ApiError::InvalidBody(format!(
+            let error = Refusal::InvalidBody(format!(
                 "product_click espera {{producto_id, sku?, query, chat_id?}}: {err}"
             ));
             return emit_error(&socket, None, &error);
@@ -104,7 +111,7 @@ pub(super) async fn on_product_click<A: Adapter>(
     };
     let chat_id = match click.chat_id.as_deref().map(parse_chat_id).transpose() {
         Ok(chat_id) => chat_id,
-        Err(err) => return emit_error(&socket, click.chat_id, &ApiError::from(err)),
+        Err(err) => return emit_error(&socket, click.chat_id, &err),
     };
     let query: String = click
         .query
@@ -112,7 +119,7 @@ pub(super) async fn on_product_click<A: Adapter>(
         .chars()
         .take(MAX_CLICK_QUERY_CHARS)
         .collect();
-    app.events().record(
+    events.record(
         "click_producto",
         json!({
             "chat_id": chat_id,

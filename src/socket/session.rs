@@ -16,8 +16,8 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::ClusterAdapter;
-use crate::config::Settings;
-use crate::error::ApiError;
+use crate::config::LimitSettings;
+use crate::error::Refusal;
 
 /// How long a shutdown waits for connections to close once asked to.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
@@ -64,11 +64,11 @@ impl Answers {
     /// Counts an answer in, unless the server is shutting down. Counting comes
     /// before the check, so that [`Sockets::close`] either sees this answer or
     /// this answer sees the shutdown.
-    pub(super) fn enter(self: &Arc<Self>) -> Result<InFlight, ApiError> {
+    pub(super) fn enter(self: &Arc<Self>) -> Result<InFlight, Refusal> {
         self.running.send_modify(|n| *n += 1);
         let entered = InFlight(self.clone());
         if self.closing.load(Ordering::SeqCst) {
-            return Err(ApiError::ShuttingDown);
+            return Err(Refusal::ShuttingDown);
         }
         Ok(entered)
     }
@@ -139,7 +139,11 @@ impl Sockets {
 static SERIAL: AtomicU64 = AtomicU64::new(0);
 
 impl Session {
-    pub(super) fn new(staff_id: Option<i64>, settings: &Settings, answers: Arc<Answers>) -> Self {
+    pub(super) fn new(
+        staff_id: Option<i64>,
+        settings: &LimitSettings,
+        answers: Arc<Answers>,
+    ) -> Self {
         let per_minute =
             NonZeroU32::new(settings.chat_rate_limit_per_minute).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(settings.chat_rate_limit_burst).unwrap_or(NonZeroU32::MIN);
@@ -201,10 +205,10 @@ impl Session {
     }
 }
 
-pub(super) fn rate_limited(session: &Session) -> Result<(), ApiError> {
+pub(super) fn rate_limited(session: &Session) -> Result<(), Refusal> {
     session.limiter.check().map_err(|not_until| {
         let wait = not_until.wait_time_from(DefaultClock::default().now());
-        ApiError::RateLimited {
+        Refusal::RateLimited {
             retry_after_secs: wait.as_secs().max(1),
         }
     })

@@ -20,8 +20,8 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
 
-use crate::config::Settings;
-use crate::error::ApiError;
+use crate::config::SpeechSettings;
+use crate::error::{BUSY_MESSAGE, CANCELLED_MESSAGE, Code, Coded, INTERNAL_MESSAGE};
 use audio::AudioError;
 use whisper::Whisper;
 
@@ -40,12 +40,58 @@ pub struct Transcription {
     pub transcribe_ms: f64,
 }
 
+/// Why a recording was not transcribed.
+#[derive(Debug, thiserror::Error)]
+pub enum SpeechError {
+    #[error("la transcripción de voz no está disponible: {0}")]
+    Unavailable(String),
+    #[error("el audio supera el tamaño máximo de {} MB", max_bytes / (1024 * 1024))]
+    TooLarge { max_bytes: usize },
+    #[error("el audio dura más de {max_secs} s: graba un mensaje más corto")]
+    TooLong { max_secs: u64 },
+    /// Not a recording in a format the decoder reads.
+    #[error("{0}")]
+    Unsupported(String),
+    /// A recording in a known format that cannot be decoded.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no se entendió nada en el audio: ¿puedes repetirlo, más cerca del micrófono?")]
+    Empty,
+    #[error("{BUSY_MESSAGE}")]
+    Busy,
+    #[error("{CANCELLED_MESSAGE}")]
+    Cancelled,
+    #[error("{INTERNAL_MESSAGE}")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl Coded for SpeechError {
+    fn code(&self) -> Code {
+        match self {
+            Self::Unavailable(_) => Code::SpeechUnavailable,
+            Self::TooLarge { .. } => Code::PayloadTooLarge,
+            Self::TooLong { .. } => Code::AudioTooLong,
+            Self::Unsupported(_) => Code::UnsupportedAudio,
+            Self::Invalid(_) => Code::InvalidAudio,
+            Self::Empty => Code::EmptyTranscription,
+            Self::Busy => Code::Busy,
+            Self::Cancelled => Code::Cancelled,
+            Self::Internal(_) => Code::Internal,
+        }
+    }
+}
+
+fn internal(err: impl Into<anyhow::Error>) -> SpeechError {
+    SpeechError::Internal(err.into())
+}
+
 /// The transcriber, or why there is none.
 pub struct Speech {
     engine: Result<Arc<Whisper>, String>,
     permits: Arc<Semaphore>,
     queue: Duration,
     max_secs: u64,
+    max_bytes: usize,
 }
 
 /// How speech is doing, for `/ready`.
@@ -56,7 +102,7 @@ pub struct SpeechStatus {
 
 impl Speech {
     /// Loads the configured model (on the blocking pool: large models take seconds).
-    pub async fn start(settings: &Settings) -> Self {
+    pub async fn start(settings: &SpeechSettings) -> Self {
         let engine = match settings.whisper_model.clone() {
             None => Err("no hay modelo de Whisper configurado (TENDERO_WHISPER_MODEL)".to_owned()),
             Some(path) => {
@@ -97,15 +143,31 @@ impl Speech {
             permits: Arc::new(Semaphore::new(settings.max_transcriptions)),
             queue: Duration::from_millis(settings.transcription_queue_ms),
             max_secs: settings.voice_max_secs,
+            max_bytes: settings.voice_max_bytes,
         }
     }
 
+    /// Largest recording accepted, in bytes.
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
+    /// Fails with `payload_too_large` for a recording over the size limit.
+    pub fn check_size(&self, bytes: usize) -> Result<(), SpeechError> {
+        if bytes > self.max_bytes {
+            return Err(SpeechError::TooLarge {
+                max_bytes: self.max_bytes,
+            });
+        }
+        Ok(())
+    }
+
     /// Fails with `speech_unavailable` when there is no model.
-    pub fn check(&self) -> Result<(), ApiError> {
+    pub fn check(&self) -> Result<(), SpeechError> {
         self.engine
             .as_ref()
             .map(|_| ())
-            .map_err(|reason| ApiError::SpeechUnavailable(reason.clone()))
+            .map_err(|reason| SpeechError::Unavailable(reason.clone()))
     }
 
     pub fn status(&self) -> SpeechStatus {
@@ -136,26 +198,24 @@ impl Speech {
         &self,
         bytes: Bytes,
         cancel: &CancellationToken,
-    ) -> Result<Transcription, ApiError> {
+    ) -> Result<Transcription, SpeechError> {
         let whisper = self
             .engine
             .as_ref()
-            .map_err(|reason| ApiError::SpeechUnavailable(reason.clone()))?
+            .map_err(|reason| SpeechError::Unavailable(reason.clone()))?
             .clone();
         let max_secs = self.max_secs;
         let started = Instant::now();
         let decoding = tokio::task::spawn_blocking(move || audio::decode(bytes, max_secs));
         let decoded = tokio::select! {
             decoded = decoding => decoded,
-            () = cancel.cancelled() => return Err(ApiError::Cancelled),
+            () = cancel.cancelled() => return Err(SpeechError::Cancelled),
         };
-        let audio = decoded
-            .map_err(ApiError::internal)?
-            .map_err(|err| match err {
-                AudioError::NotAudio(message) => ApiError::UnsupportedAudio(message),
-                AudioError::Corrupt(message) => ApiError::InvalidAudio(message),
-                AudioError::TooLong { max_secs } => ApiError::AudioTooLong { max_secs },
-            })?;
+        let audio = decoded.map_err(internal)?.map_err(|err| match err {
+            AudioError::NotAudio(message) => SpeechError::Unsupported(message),
+            AudioError::Corrupt(message) => SpeechError::Invalid(message),
+            AudioError::TooLong { max_secs } => SpeechError::TooLong { max_secs },
+        })?;
         let decode_ms = ms_since(started);
         let audio_ms = audio.seconds() * 1e3;
         let format = audio.format;
@@ -164,11 +224,11 @@ impl Speech {
             permit = tokio::time::timeout(self.queue, Arc::clone(&self.permits).acquire_owned()) => {
                 match permit {
                     Ok(Ok(permit)) => permit,
-                    Ok(Err(_)) => return Err(ApiError::internal(anyhow::anyhow!("transcription semaphore closed"))),
-                    Err(_) => return Err(ApiError::Busy),
+                    Ok(Err(_)) => return Err(internal(anyhow::anyhow!("transcription semaphore closed"))),
+                    Err(_) => return Err(SpeechError::Busy),
                 }
             }
-            () = cancel.cancelled() => return Err(ApiError::Cancelled),
+            () = cancel.cancelled() => return Err(SpeechError::Cancelled),
         };
         let transcribing = Instant::now();
         let abort = Arc::new(AtomicBool::new(false));
@@ -186,12 +246,10 @@ impl Speech {
             () = cancel.cancelled() => {
                 abort.store(true, Ordering::Relaxed);
                 // The run stops at whisper.cpp's next check; its permit is freed then.
-                return Err(ApiError::Cancelled);
+                return Err(SpeechError::Cancelled);
             }
         };
-        let heard = heard
-            .map_err(ApiError::internal)?
-            .map_err(ApiError::internal)?;
+        let heard = heard.map_err(internal)?.map_err(internal)?;
         let transcription = Transcription {
             text: heard.text,
             language: heard.language,

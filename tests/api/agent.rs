@@ -6,7 +6,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tendero::config::Settings;
 
-use crate::fake_ollama::{FakeOllama, Reply};
+use crate::fake_ollama::{FakeOllama, Reply, Step};
 use crate::helpers::{Backend, Reply as HttpReply, TestApp, spawn_app_with};
 use crate::on_every_backend;
 
@@ -62,8 +62,8 @@ pub async fn with_fake(
     let fake = FakeOllama::start().await;
     let url = fake.url.clone();
     let app = spawn_app_with(backend, move |s| {
-        s.ollama_url = url;
-        s.ollama_model = "fake-chat".to_owned();
+        s.ollama.ollama_url = url;
+        s.ollama.ollama_model = "fake-chat".to_owned();
         tweak(s);
     })
     .await?;
@@ -220,10 +220,7 @@ async fn a_json_answer_is_stored_and_staff_can_read_the_conversation() {
     )
     .await
     .expect_error(401, "unauthorized");
-    let conversation = app
-        .get(&format!("/api/conversaciones/{chat_id}"), &app.admin)
-        .await
-        .expect(200);
+    let conversation = app.conversation(chat_id).await;
     assert_eq!(conversation["canal"], "rest");
     let messages = conversation["mensajes"].as_array().unwrap();
     assert_eq!(messages.len(), 2);
@@ -269,12 +266,80 @@ async fn the_price_guard_corrects_a_wrong_price() {
     assert_eq!(check["mismatches"][0]["precio_actual"], "$189.900");
 
     let chat_id = last["chat_id"].as_str().unwrap();
-    let stored = app
-        .get(&format!("/api/conversaciones/{chat_id}"), &app.admin)
-        .await
-        .expect(200);
+    let stored = app.conversation(chat_id).await;
     assert_eq!(stored["mensajes"][1]["price_check"]["ok"], false);
     assert_eq!(stored["mensajes"][1]["contenido"], response);
+}
+
+/// A price doubled without saying so is no longer taken for two units, and an
+/// answer cut short by the model is checked and corrected too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doubled_prices_and_wrong_prices_in_cut_answers_are_corrected() {
+    let (app, fake) = with_fake(Backend::Sqlite, |_| {}).await.unwrap();
+    fake.then(Reply::say("El Taladro Percutor 650W [1] cuesta $379.800."));
+    let answer = ask(&app, "precio del taladro percutor", None)
+        .await
+        .expect(200);
+    assert_eq!(answer["price_check"]["ok"], false, "{answer}");
+    assert_eq!(
+        answer["price_check"]["mismatches"][0]["mencionado"],
+        "$379.800"
+    );
+    fake.then(Reply::say(
+        "Dos Taladro Percutor 650W [1] te salen en $379.800.",
+    ));
+    let answer = ask(&app, "precio del taladro percutor", None)
+        .await
+        .expect(200);
+    assert_eq!(answer["price_check"]["ok"], true, "{answer}");
+
+    fake.then(Reply::steps(vec![
+        Step::Text("El Taladro Percutor 650W [1] cuesta $150.000. ".to_owned()),
+        Step::Error("out of memory".to_owned()),
+    ]));
+    let (_, events) = ask_streaming(&app, "precio del taladro percutor").await;
+    let error = match events.last() {
+        Some((name, data)) if name == "error" => data,
+        other => panic!("the answer did not end in an error: {other:?}"),
+    };
+    assert_eq!(error["code"], "generator_unavailable");
+    let partial = error["parcial"].as_str().unwrap();
+    assert!(
+        partial.contains("Taladro Percutor 650W: el precio vigente es $189.900 (no $150.000)"),
+        "{partial}"
+    );
+    let chat_id = error["chat_id"].as_str().unwrap();
+    let stored = app.conversation(chat_id).await;
+    assert_eq!(stored["mensajes"][1]["estado"], "parcial");
+    assert_eq!(stored["mensajes"][1]["price_check"]["ok"], false);
+}
+
+/// Order 1 is stated even when the answer cites source [1]: the number has to be
+/// said as the order's number.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn order_one_is_stated_beside_a_citation_one() {
+    let (app, fake) = with_fake(Backend::Sqlite, |_| {}).await.unwrap();
+    fake.then(Reply::tool_call(
+        "crear_pedido",
+        json!({"nombre": "Ana Pérez", "email": "ana@correo.test",
+               "items": [{"sku": "TAL-20V", "cantidad": 1}]}),
+    ))
+    .then(Reply::say(
+        "Listo, Ana: tu Taladro Inalámbrico 20V Azul [1] va en camino.",
+    ));
+    let answer = ask(
+        &app,
+        "Soy Ana Pérez, ana@correo.test: quiero el taladro azul",
+        None,
+    )
+    .await
+    .expect(200);
+    assert_eq!(answer["pedido_id"], 1, "{answer}");
+    let response = answer["response"].as_str().unwrap();
+    assert!(
+        response.contains("Tu pedido número 1 quedó registrado"),
+        "the reply states the order number: {response}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -308,10 +373,7 @@ async fn a_follow_up_uses_the_conversation_even_after_a_restart() {
     // "¿y en azul?" alone names no product: retrieval used the earlier question too.
     let system = system_prompt(request);
     assert!(system.contains("Taladro Inalámbrico 20V Azul"), "{system}");
-    let stored = app
-        .get(&format!("/api/conversaciones/{chat_id}"), &app.admin)
-        .await
-        .expect(200);
+    let stored = app.conversation(&chat_id).await;
     assert_eq!(stored["mensajes"].as_array().unwrap().len(), 4);
 }
 
@@ -391,10 +453,7 @@ async fn tool_calls_create_exactly_one_order(backend: Backend) {
     );
 
     let chat_id = answer["chat_id"].as_str().unwrap();
-    let conversation = app
-        .get(&format!("/api/conversaciones/{chat_id}"), &app.admin)
-        .await
-        .expect(200);
+    let conversation = app.conversation(chat_id).await;
     assert_eq!(conversation["pedidos"], json!([pedido_id]));
     assert_eq!(conversation["cliente_id"], clientes["items"][0]["id"]);
 }

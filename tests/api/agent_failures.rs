@@ -61,7 +61,7 @@ async fn ready_takes_a_listing_of_model_names_as_ollama_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_extractive_generator_can_be_chosen() {
     let (app, fake) = with_fake(Backend::Sqlite, |s| {
-        s.generator = GeneratorChoice::Extractive;
+        s.agent.generator = GeneratorChoice::Extractive;
     })
     .await
     .unwrap();
@@ -78,9 +78,11 @@ async fn the_extractive_generator_can_be_chosen() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ollama_required_but_down_is_generator_unavailable() {
-    let app = spawn_app_with(Backend::Sqlite, |s| s.generator = GeneratorChoice::Ollama)
-        .await
-        .unwrap();
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        s.agent.generator = GeneratorChoice::Ollama
+    })
+    .await
+    .unwrap();
     let reply = ask(&app, "hola", None).await;
     reply.expect_error(503, "generator_unavailable");
     assert!(reply.body["chat_id"].is_string());
@@ -90,7 +92,7 @@ async fn ollama_required_but_down_is_generator_unavailable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ollama_failing_before_or_during_a_stream_or_stalling() {
-    let (app, fake) = with_fake(Backend::Sqlite, |s| s.first_token_timeout_secs = 1)
+    let (app, fake) = with_fake(Backend::Sqlite, |s| s.agent.first_token_timeout_secs = 1)
         .await
         .unwrap();
 
@@ -118,10 +120,7 @@ async fn ollama_failing_before_or_during_a_stream_or_stalling() {
     assert_eq!(error["code"], "generator_unavailable");
     assert_eq!(error["parcial"], "El taladro percutor ");
     let chat_id = error["chat_id"].as_str().unwrap();
-    let stored = app
-        .get(&format!("/api/conversaciones/{chat_id}"), &app.admin)
-        .await
-        .expect(200);
+    let stored = app.conversation(chat_id).await;
     assert_eq!(stored["mensajes"][1]["estado"], "parcial");
     assert_eq!(stored["mensajes"][1]["contenido"], "El taladro percutor ");
 
@@ -166,10 +165,10 @@ async fn a_client_that_goes_away_stops_the_upstream_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn questions_are_validated_rate_limited_and_capped() {
     let (app, fake) = with_fake(Backend::Sqlite, |s| {
-        s.chat_rate_limit_per_minute = 1;
-        s.chat_rate_limit_burst = 5;
-        s.max_generations = 1;
-        s.generation_queue_ms = 200;
+        s.limits.chat_rate_limit_per_minute = 1;
+        s.limits.chat_rate_limit_burst = 5;
+        s.agent.max_generations = 1;
+        s.agent.generation_queue_ms = 200;
     })
     .await
     .unwrap();

@@ -4,7 +4,7 @@ use chrono::Utc;
 use reqwest::Method;
 use serde_json::json;
 use tendero::auth::{Claims, JwtKeys, Role};
-use tendero::config::{Secret, Settings};
+use tendero::config::Secret;
 
 use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, Backend, JWT_SECRET, spawn_app};
 use crate::on_every_backend;
@@ -134,21 +134,17 @@ async fn refuses_to_start_without_a_strong_secret_outside_dev() {
     let dir = tempfile::tempdir().unwrap();
     let base = crate::helpers::test_settings(&dir);
     for secret in [None, Some(Secret::new("corto"))] {
-        let settings = Settings {
-            jwt_secret: secret,
-            dev: false,
-            ..base.clone()
-        };
-        let err = tendero::app::AppState::build(settings)
+        let mut settings = base.clone();
+        settings.auth.jwt_secret = secret;
+        settings.server.dev = false;
+        let err = tendero::server::Services::build(settings)
             .await
             .err()
             .expect("must refuse");
         assert!(err.to_string().contains("TENDERO_JWT_SECRET"), "{err}");
     }
-    let dev = Settings {
-        jwt_secret: None,
-        dev: true,
-        ..base
-    };
-    assert!(tendero::app::AppState::build(dev).await.is_ok());
+    let mut dev = base;
+    dev.auth.jwt_secret = None;
+    dev.server.dev = true;
+    assert!(tendero::server::Services::build(dev).await.is_ok());
 }

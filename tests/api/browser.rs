@@ -356,8 +356,8 @@ async fn cancel_stops_the_answer_on_the_page_and_upstream() {
 async fn a_question_spoken_into_the_microphone_reaches_whisper() {
     let model = crate::voice::test_model();
     let app = spawn_app_with(Backend::Sqlite, |s| {
-        s.whisper_model = Some(model);
-        s.whisper_threads = 1;
+        s.speech.whisper_model = Some(model);
+        s.speech.whisper_threads = 1;
     })
     .await
     .unwrap();

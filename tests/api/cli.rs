@@ -184,7 +184,7 @@ async fn export_command_writes_a_report() {
 
     let out = tempfile::tempdir().unwrap();
     let salida = out.path().join("pedidos.csv");
-    let url = app.state.settings().database_url();
+    let url = app.state.settings().database.url().to_owned();
     let today = chrono::Utc::now().date_naive().to_string();
     let run = |args: Vec<String>| {
         let url = url.clone();
@@ -236,4 +236,154 @@ async fn export_command_writes_a_report() {
         .unwrap();
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--estado perdido"));
+}
+
+/// `tendero eval` on a small judged set: the JSON report scores each mode, a query
+/// whose only relevant product is found first scores 1, and `--split` evaluates
+/// one half of the queries.
+#[test]
+fn eval_scores_a_small_judged_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = dir.path().join("set");
+    std::fs::create_dir(&set).unwrap();
+    std::fs::write(
+        set.join("products.csv"),
+        "sku,nombre\nP1,Taladro percutor inalámbrico\nP2,Licuadora de vaso de vidrio\n\
+         P3,Martillo de uña\nP4,Sartén antiadherente\nP5,Escalera de aluminio\n",
+    )
+    .unwrap();
+    let queries: Vec<String> = (1..=20)
+        .map(|i| {
+            format!(
+                "q{i},{}",
+                ["martillo", "licuadora", "sartén", "escalera"][i % 4]
+            )
+        })
+        .collect();
+    std::fs::write(
+        set.join("queries.csv"),
+        format!("query_id,query\n{}\n", queries.join("\n")),
+    )
+    .unwrap();
+    let judgments: Vec<String> = (1..=20)
+        .map(|i| format!("q{i},{},2", ["P3", "P2", "P4", "P5"][i % 4]))
+        .collect();
+    std::fs::write(
+        set.join("judgments.csv"),
+        format!("query_id,sku,grade\n{}\n", judgments.join("\n")),
+    )
+    .unwrap();
+    let eval = |extra: &[&str]| {
+        let out = tendero(dir.path())
+            .args(["eval", set.to_str().unwrap(), "--json"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let report = eval(&[]);
+    assert_eq!(report["products"], 5);
+    assert_eq!(report["queries"], 20);
+    assert_eq!(report["judged_queries"], 20);
+    let modes: Vec<&str> = report["modes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["mode"].as_str().unwrap())
+        .collect();
+    assert_eq!(modes, ["hybrid", "vector", "bm25"]);
+    let bm25 = &report["modes"][2];
+    assert_eq!(bm25["ndcg_at_10"], 1.0, "{report}");
+    assert_eq!(bm25["mrr_at_10"], 1.0, "{report}");
+
+    let tune = eval(&["--split", "tune"]);
+    let test = eval(&["--split", "test"]);
+    assert_eq!(tune["split"], "tune");
+    let halves = tune["queries"].as_u64().unwrap() + test["queries"].as_u64().unwrap();
+    assert_eq!(halves, 20);
+    assert!(tune["queries"].as_u64().unwrap() > 0 && test["queries"].as_u64().unwrap() > 0);
+}
+
+/// `tendero reindex` rebuilds a lost index from the database, and a second run
+/// finds nothing to do.
+#[test]
+fn reindex_rebuilds_the_index_from_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("p.csv"),
+        "sku,nombre,categoria,precio,stock\nR-1,Taladro percutor,ferretería,189900,4\n\
+         R-2,Licuadora de vidrio,cocina,249900,2\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = tendero(dir.path()).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    run(&["ingest", "productos", "p.csv"]);
+    std::fs::remove_dir_all(dir.path().join("data/lancedb")).unwrap();
+    let rebuilt = run(&["reindex"]);
+    assert!(
+        rebuilt.contains("2 embedded, 0 restamped, 0 removed, 0 unchanged"),
+        "{rebuilt}"
+    );
+    let again = run(&["reindex"]);
+    assert!(
+        again.contains("0 embedded, 0 restamped, 0 removed, 2 unchanged"),
+        "{again}"
+    );
+}
+
+/// `tendero transcribe` decodes a recording and runs the configured model on it
+/// (the weightless test model hears nothing); without a model it measures decoding
+/// alone.
+#[test]
+fn transcribe_reports_decoding_and_the_transcript() {
+    use crate::recordings::{Sample, Signal, save, wav};
+    let dir = tempfile::tempdir().unwrap();
+    let file = save(
+        dir.path(),
+        "tono.wav",
+        &wav(Signal::Tone(440.0), 1.0, 44_100, 2, Sample::I16),
+    );
+    // The JSON report and standard error of a run, with the test model or none.
+    let transcribe = |with_model: bool| {
+        let mut command = tendero(dir.path());
+        if with_model {
+            command
+                .env("TENDERO_WHISPER_MODEL", crate::voice::test_model())
+                .env("TENDERO_WHISPER_THREADS", "1");
+        }
+        let out = command
+            .args(["transcribe", file.to_str().unwrap(), "--json"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (report, stderr)
+    };
+    let (report, _) = transcribe(true);
+    assert_eq!(report["format"], "wav");
+    assert_eq!(report["source_rate"], 44_100);
+    assert_eq!(report["channels"], 2);
+    assert!(
+        (report["audio_ms"].as_f64().unwrap() - 1000.0).abs() < 1.0,
+        "{report}"
+    );
+    assert_eq!(report["text"], "", "{report}");
+    assert!(report["transcribe_ms"].as_f64().unwrap() > 0.0);
+
+    let (report, stderr) = transcribe(false);
+    assert!(report.get("transcribe_ms").is_none(), "{report}");
+    assert!(stderr.contains("measuring decoding only"), "{stderr}");
 }

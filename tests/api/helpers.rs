@@ -12,9 +12,11 @@ use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 use tempfile::TempDir;
-use tendero::app::{self, AppState};
 use tendero::config::{EmbedderChoice, Secret, Settings};
+use tendero::server::{self, Services};
 use tokio::sync::oneshot;
+
+use crate::skip::skip;
 
 pub const ADMIN_EMAIL: &str = "admin@tienda.test";
 pub const ADMIN_PASSWORD: &str = "clave-de-admin-segura";
@@ -89,7 +91,7 @@ impl Reply {
 
 pub struct TestApp {
     pub addr: SocketAddr,
-    pub state: AppState,
+    pub state: Services,
     pub client: reqwest::Client,
     pub admin: String,
     shutdown: Option<oneshot::Sender<()>>,
@@ -102,27 +104,26 @@ static NEXT_DB: AtomicU32 = AtomicU32::new(0);
 
 /// Settings for a test server: random port, temp data folder, known admin and secret.
 pub fn test_settings(dir: &TempDir) -> Settings {
-    Settings {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.path().to_path_buf(),
-        jwt_secret: Some(Secret::new(JWT_SECRET)),
-        admin_email: Some(ADMIN_EMAIL.to_owned()),
-        admin_password: Some(Secret::new(ADMIN_PASSWORD)),
-        rate_limit_per_second: 100_000,
-        rate_limit_burst: 100_000,
-        db_max_connections: 8,
-        shutdown_grace_secs: 5,
-        exports_dir: dir.path().join("exports"),
-        export_rate_limit_per_minute: 1_000_000,
-        export_rate_limit_burst: 100_000,
-        embedder: EmbedderChoice::Hash,
-        demo: false,
-        index_poll_ms: 50,
-        // Nothing listens there: answers come from the extractive generator unless a
-        // test starts a fake Ollama and points this at it.
-        ollama_url: "http://127.0.0.1:9".to_owned(),
-        ..Settings::default()
-    }
+    let mut s = Settings::default();
+    s.server.addr = "127.0.0.1:0".parse().unwrap();
+    s.server.data_dir = dir.path().to_path_buf();
+    s.server.shutdown_grace_secs = 5;
+    s.server.demo = false;
+    s.auth.jwt_secret = Some(Secret::new(JWT_SECRET));
+    s.auth.admin_email = Some(ADMIN_EMAIL.to_owned());
+    s.auth.admin_password = Some(Secret::new(ADMIN_PASSWORD));
+    s.limits.rate_limit_per_second = 100_000;
+    s.limits.rate_limit_burst = 100_000;
+    s.limits.export_rate_limit_per_minute = 1_000_000;
+    s.limits.export_rate_limit_burst = 100_000;
+    s.database.db_max_connections = 8;
+    s.export.exports_dir = dir.path().join("exports");
+    s.retrieval.embedder = EmbedderChoice::Hash;
+    s.retrieval.index_poll_ms = 50;
+    // Nothing listens there: answers come from the extractive generator unless a
+    // test starts a fake Ollama and points this at it.
+    s.ollama.ollama_url = "http://127.0.0.1:9".to_owned();
+    s
 }
 
 /// The PostgreSQL server under test, if configured.
@@ -186,11 +187,11 @@ pub async fn spawn_app_with(
         Backend::Sqlite => {}
         Backend::Postgres => {
             if postgres_url().is_none() {
-                eprintln!("TENDERO_TEST_DATABASE_URL not set: PostgreSQL variant not run");
+                skip("postgres", "PostgreSQL", "TENDERO_TEST_DATABASE_URL");
                 return None;
             }
             let (url, db) = fresh_postgres().await;
-            settings.database_url = Some(url);
+            settings.database.database_url = Some(url);
             pg_database = Some(db);
         }
     }
@@ -209,11 +210,11 @@ async fn serve(
     pg_database: Option<(String, String)>,
     addr: impl tokio::net::ToSocketAddrs,
 ) -> TestApp {
-    let state = AppState::build(settings).await.expect("building the app");
+    let state = Services::build(settings).await.expect("building the app");
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(app::run(listener, state.clone(), async move {
+    let server = tokio::spawn(server::run(listener, state.clone(), async move {
         let _ = rx.await;
     }));
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
@@ -336,7 +337,7 @@ impl TestApp {
     /// Creates a `vendedor` user and returns their token.
     pub async fn vendedor(&self) -> String {
         let email = "vendedor@tienda.test";
-        tendero::shop::usuarios::create(
+        tendero::auth::users::create(
             self.state.db(),
             email,
             "Vendedora",
@@ -346,6 +347,13 @@ impl TestApp {
         .await
         .expect("creating a vendedor");
         self.login(email, "clave-del-vendedor").await
+    }
+
+    /// A conversation as staff read it (`GET /api/conversaciones/{chat_id}`).
+    pub async fn conversation(&self, chat_id: &str) -> Value {
+        self.get(&format!("/api/conversaciones/{chat_id}"), &self.admin)
+            .await
+            .expect(200)
     }
 
     pub async fn new_cliente(&self, nombre: &str, email: &str) -> Value {

@@ -4,6 +4,7 @@
 mod fake_ollama;
 mod helpers;
 mod recordings;
+mod skip;
 mod socket_client;
 
 mod agent;
@@ -13,6 +14,9 @@ mod browser;
 mod cli;
 mod clientes;
 mod exportar;
+mod extractive;
+mod ingest;
+mod layers;
 mod nodes;
 mod ops;
 mod pedidos;

@@ -18,6 +18,7 @@ use tokio::sync::Notify;
 use crate::agent::with_fake;
 use crate::fake_ollama::{FakeOllama, Reply, Step};
 use crate::helpers::{Backend, TestApp, postgres_url, spawn_app_with, test_settings};
+use crate::skip::skip;
 use crate::socket_client::SocketClient;
 
 /// The Redis server under test, if configured.
@@ -70,15 +71,14 @@ async fn a_conversation_followed_from_another_socket(
     assert_eq!(event, "response", "{first}");
     assert_eq!(first["chunk"], "La Licuadora Oster 600W [1] ");
 
-    // A socket that never followed the conversation cannot stop it. Its cancel is
-    // handled before its `history` is answered; the answer only goes on after that.
-    stranger.emit("cancel", json!({"chat_id": chat_id})).await;
-    let other_chat = uuid::Uuid::new_v4().to_string();
-    stranger
-        .emit("history", json!({"chat_id": other_chat}))
+    // A socket that never followed the conversation cannot stop it: its cancel is
+    // acknowledged as applied to its own answers only, while the answer is held,
+    // and the answer goes on after that.
+    let ack = stranger
+        .emit_with_ack("cancel", json!({"chat_id": chat_id}))
         .await;
-    let (event, _) = stranger.next_event().await;
-    assert_eq!(event, "history");
+    assert_eq!(ack, json!({"chat_id": chat_id, "scope": "socket"}));
+    let other_chat = uuid::Uuid::new_v4().to_string();
     gate.notify_one();
 
     let (asked, followed) = tokio::join!(asking.until_end(), follower.until_end());
@@ -146,13 +146,17 @@ async fn a_customers_tabs_on_one_node_follow_the_same_conversation() {
 }
 
 /// The Redis URL under test, when PostgreSQL is configured too (two nodes share a
-/// PostgreSQL database); otherwise says on stderr that `test` was not run.
-fn redis_for_two_nodes(test: &str) -> Option<String> {
-    let (Some(_), Some(redis)) = (postgres_url(), redis_url()) else {
-        eprintln!("TENDERO_TEST_DATABASE_URL or TENDERO_TEST_REDIS_URL not set: {test} not run");
+/// PostgreSQL database); otherwise the test is noted as skipped.
+fn redis_for_two_nodes() -> Option<String> {
+    if postgres_url().is_none() {
+        skip("postgres", "PostgreSQL", "TENDERO_TEST_DATABASE_URL");
         return None;
-    };
-    Some(redis)
+    }
+    let redis = redis_url();
+    if redis.is_none() {
+        skip("redis", "Redis", "TENDERO_TEST_REDIS_URL");
+    }
+    redis
 }
 
 /// Two nodes sharing a fresh PostgreSQL database, the fake Ollama and `redis`
@@ -160,19 +164,19 @@ fn redis_for_two_nodes(test: &str) -> Option<String> {
 /// test database.
 async fn two_nodes(redis: &str, prefix: &str) -> (TestApp, FakeOllama, TestApp) {
     let (first, fake) = with_fake(Backend::Postgres, |s| {
-        s.redis_url = Some(redis.to_owned());
-        s.redis_prefix = prefix.to_owned();
+        s.redis.redis_url = Some(redis.to_owned());
+        s.redis.redis_prefix = prefix.to_owned();
     })
     .await
     .unwrap();
-    let database = first.state.settings().database_url();
+    let database = first.state.settings().database.url().to_owned();
     let ollama = fake.url.clone();
     let second = spawn_app_with(Backend::Sqlite, |s| {
-        s.database_url = Some(database);
-        s.ollama_url = ollama;
-        s.ollama_model = "fake-chat".to_owned();
-        s.redis_url = Some(redis.to_owned());
-        s.redis_prefix = prefix.to_owned();
+        s.database.database_url = Some(database);
+        s.ollama.ollama_url = ollama;
+        s.ollama.ollama_model = "fake-chat".to_owned();
+        s.redis.redis_url = Some(redis.to_owned());
+        s.redis.redis_prefix = prefix.to_owned();
     })
     .await
     .unwrap();
@@ -192,7 +196,7 @@ async fn poll_until(mut check: impl AsyncFnMut() -> bool) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_sharing_redis_carry_a_conversation_and_its_cancel() {
-    let Some(redis) = redis_for_two_nodes("two-node test") else {
+    let Some(redis) = redis_for_two_nodes() else {
         return;
     };
     let (first, fake, second) = two_nodes(&redis, &fresh_prefix()).await;
@@ -266,7 +270,7 @@ async fn until_redis_is(node: &TestApp, status: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_find_each_other_again_after_redis_restarts() {
-    if redis_for_two_nodes("Redis restart test").is_none() {
+    if redis_for_two_nodes().is_none() {
         return;
     }
     let mut redis = OwnRedis::start().await;
@@ -331,8 +335,8 @@ async fn nodes_find_each_other_again_after_redis_restarts() {
 async fn an_unreachable_redis_stops_the_start_with_a_clear_error() {
     let dir = TempDir::new().unwrap();
     let mut settings = test_settings(&dir);
-    settings.redis_url = Some("redis://:secreto@127.0.0.1:9/0".to_owned());
-    let Err(err) = tendero::app::AppState::build(settings).await else {
+    settings.redis.redis_url = Some("redis://:secreto@127.0.0.1:9/0".to_owned());
+    let Err(err) = tendero::server::Services::build(settings).await else {
         panic!("the server started without its Redis");
     };
     let message = format!("{err:#}");
@@ -343,8 +347,8 @@ async fn an_unreachable_redis_stops_the_start_with_a_clear_error() {
     assert!(!message.contains("secreto"), "{message}");
 
     let mut settings = test_settings(&dir);
-    settings.redis_url = Some("redis://127.0.0.1:6379?protocol=resp2".to_owned());
-    let Err(err) = tendero::app::AppState::build(settings).await else {
+    settings.redis.redis_url = Some("redis://127.0.0.1:6379?protocol=resp2".to_owned());
+    let Err(err) = tendero::server::Services::build(settings).await else {
         panic!("the server started on RESP2");
     };
     assert!(format!("{err:#}").contains("needs RESP3"), "{err:#}");

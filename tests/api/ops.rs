@@ -98,8 +98,8 @@ async fn request_ids_are_returned_and_kept() {
 #[tokio::test]
 async fn rate_limits_apply_per_ip_and_per_user() {
     let app = spawn_app_with(Backend::Sqlite, |s| {
-        s.rate_limit_per_second = 1;
-        s.rate_limit_burst = 3;
+        s.limits.rate_limit_per_second = 1;
+        s.limits.rate_limit_burst = 3;
     })
     .await
     .unwrap();

@@ -33,10 +33,7 @@ async fn the_official_client_connects_with_a_token_asks_and_receives_the_stream(
 
     // The conversation is recorded as a socket one, by the signed-in user.
     let chat_id = last["chat_id"].as_str().unwrap();
-    let conversation = app
-        .get(&format!("/api/conversaciones/{chat_id}"), &app.admin)
-        .await
-        .expect(200);
+    let conversation = app.conversation(chat_id).await;
     assert_eq!(conversation["canal"], "socket");
     assert!(conversation["usuario_id"].is_i64());
 
@@ -146,10 +143,7 @@ async fn cancel_and_disconnect_stop_the_upstream_request() {
     assert_eq!(streamed.last_event, "error");
     assert_eq!(streamed.last["code"], "cancelled");
     fake.wait_abandoned(1).await;
-    let conversation = app
-        .get(&format!("/api/conversaciones/{chat_id}"), &app.admin)
-        .await
-        .expect(200);
+    let conversation = app.conversation(&chat_id).await;
     assert_eq!(conversation["mensajes"][1]["estado"], "cancelado");
 
     let mut leaving = SocketClient::connect(&base, None).await;
@@ -168,8 +162,8 @@ async fn cancel_and_disconnect_stop_the_upstream_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_socket_has_its_own_question_budget() {
     let (app, fake) = with_fake(Backend::Sqlite, |s| {
-        s.chat_rate_limit_per_minute = 1;
-        s.chat_rate_limit_burst = 2;
+        s.limits.chat_rate_limit_per_minute = 1;
+        s.limits.chat_rate_limit_burst = 2;
     })
     .await
     .unwrap();

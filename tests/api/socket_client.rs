@@ -133,6 +133,16 @@ impl SocketClient {
         }
     }
 
+    /// Emits `event` and returns the server's acknowledgement; fails on anything
+    /// else seen first, or after 10 s without one.
+    pub async fn emit_with_ack(&mut self, event: &str, data: Value) -> Value {
+        self.command(json!({"cmd": "emit_ack", "event": event, "data": data}))
+            .await;
+        let seen = self.next().await;
+        assert_eq!(seen["type"], "ack", "no acknowledgement of {event}: {seen}");
+        seen["data"].clone()
+    }
+
     pub async fn disconnect(&mut self) {
         self.command(json!({"cmd": "disconnect"})).await;
     }

@@ -31,10 +31,10 @@ pub fn test_model() -> PathBuf {
 async fn voice_app(tweak: impl FnOnce(&mut tendero::config::Settings)) -> TestApp {
     let model = test_model();
     spawn_app_with(Backend::Sqlite, |s| {
-        s.whisper_model = Some(model);
-        s.whisper_threads = 1;
-        s.chat_rate_limit_per_minute = 100_000;
-        s.chat_rate_limit_burst = 100_000;
+        s.speech.whisper_model = Some(model);
+        s.speech.whisper_threads = 1;
+        s.limits.chat_rate_limit_per_minute = 100_000;
+        s.limits.chat_rate_limit_burst = 100_000;
         tweak(s);
     })
     .await
@@ -176,8 +176,8 @@ async fn mp3_ogg_vorbis_flac_and_spoken_spanish_reach_whisper() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupt_truncated_huge_and_too_long_recordings_get_clear_errors() {
     let app = voice_app(|s| {
-        s.voice_max_bytes = 512 * 1024;
-        s.voice_max_secs = 5;
+        s.speech.voice_max_bytes = 512 * 1024;
+        s.speech.voice_max_secs = 5;
     })
     .await;
     let tone = wav(Signal::Tone(440.0), 2.0, 16_000, 1, Sample::I16);
@@ -287,7 +287,7 @@ async fn without_a_model_voice_answers_503_and_ready_says_why() {
     // A model file that is not a model: the server starts, voice is off and says so.
     let dir = tempfile::tempdir().unwrap();
     let bogus = save(dir.path(), "modelo.bin", b"no es un modelo ggml");
-    let broken = spawn_app_with(Backend::Sqlite, |s| s.whisper_model = Some(bogus))
+    let broken = spawn_app_with(Backend::Sqlite, |s| s.speech.whisper_model = Some(bogus))
         .await
         .unwrap();
     let tone = wav(Signal::Tone(440.0), 1.0, 16_000, 1, Sample::I16);
@@ -317,8 +317,8 @@ async fn without_a_model_voice_answers_503_and_ready_says_why() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_voice_questions_all_get_their_own_answer() {
     let app = voice_app(|s| {
-        s.max_transcriptions = 1;
-        s.transcription_queue_ms = 120_000;
+        s.speech.max_transcriptions = 1;
+        s.speech.transcription_queue_ms = 120_000;
     })
     .await;
     let requests = (0..6u32).map(|i| {
@@ -352,8 +352,8 @@ async fn concurrent_voice_questions_all_get_their_own_answer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recordings_beyond_the_transcription_queue_are_told_busy() {
     let app = voice_app(|s| {
-        s.max_transcriptions = 1;
-        s.transcription_queue_ms = 1;
+        s.speech.max_transcriptions = 1;
+        s.speech.transcription_queue_ms = 1;
     })
     .await;
     let audio = wav(Signal::Tone(440.0), 3.0, 16_000, 1, Sample::I16);

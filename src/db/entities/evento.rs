@@ -1,4 +1,5 @@
-//! What customers did, for later analysis: searches (`busqueda`) for now.
+//! What customers did: searches (`busqueda`), answers (`respuesta`) and product
+//! clicks (`click_producto`), each with its data as JSON.
 
 use sea_orm::entity::prelude::*;
 

@@ -9,13 +9,13 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use super::{Filters, Hit, Mode, Outcome, POOL, PREFILTER_SHARE, QUERY_CACHE, SearchIndex};
+use super::{Filters, Hit, Mode, POOL, PREFILTER_SHARE, QUERY_CACHE, SearchIndex, SearchOutcome};
 use crate::retrieval::fusion::{self, Fusion};
 use crate::retrieval::store::ChunkKind;
-use crate::retrieval::text::fold;
+use crate::text::fold;
 
 /// Values being computed, each once for everyone asking for it meanwhile.
-pub(super) type InFlight<K, V> = Mutex<HashMap<K, Arc<tokio::sync::OnceCell<V>>>>;
+pub(super) type Shared<K, V> = Mutex<HashMap<K, Arc<tokio::sync::OnceCell<V>>>>;
 /// Hits of one full-text search: chunk keys and scores.
 pub(super) type Hits = Arc<Vec<(i64, f32)>>;
 
@@ -57,9 +57,9 @@ impl SearchIndex {
     /// `query` with its misspelt words replaced by catalog words (see
     /// [`super::lexicon::Lexicon`]), or `None` when it needs no correction.
     pub fn correct(&self, query: &str) -> Option<String> {
-        self.catalog
+        self.mirror
             .read()
-            .expect("catalog lock")
+            .expect("mirror lock")
             .lexicon
             .correct(query)
     }
@@ -73,7 +73,7 @@ impl SearchIndex {
         mode: Mode,
         filters: &Filters,
         k: usize,
-    ) -> anyhow::Result<Outcome> {
+    ) -> anyhow::Result<SearchOutcome> {
         let corrected = self.correct(query);
         let query = corrected.as_deref().unwrap_or(query);
         let vector = async {
@@ -97,7 +97,7 @@ impl SearchIndex {
         mode: Mode,
         filters: &Filters,
         k: usize,
-    ) -> anyhow::Result<Outcome> {
+    ) -> anyhow::Result<SearchOutcome> {
         let vector = vector.map(|v| Arc::new(v.to_vec()));
         self.run(query, std::future::ready(Ok(vector)), mode, filters, k)
             .await
@@ -112,19 +112,19 @@ impl SearchIndex {
         mode: Mode,
         filters: &Filters,
         k: usize,
-    ) -> anyhow::Result<Outcome> {
+    ) -> anyhow::Result<SearchOutcome> {
         let started = Instant::now();
-        let empty = self.catalog.read().expect("catalog lock").meta.is_empty();
+        let empty = self.mirror.read().expect("mirror lock").meta.is_empty();
         if k == 0 || query.trim().is_empty() || empty {
-            return Ok(Outcome::default());
+            return Ok(SearchOutcome::default());
         }
         let categorias = match &filters.categoria {
             Some(c) => {
-                let catalog = self.catalog.read().expect("catalog lock");
-                match catalog.categorias.get(&fold(c)) {
+                let mirror = self.mirror.read().expect("mirror lock");
+                match mirror.categorias.get(&fold(c)) {
                     Some(names) => Some(names.clone()),
                     // No chunk has that category: nothing can match.
-                    None => return Ok(Outcome::default()),
+                    None => return Ok(SearchOutcome::default()),
                 }
             }
             None => None,
@@ -165,7 +165,7 @@ impl SearchIndex {
                 self.options.fusion.fuse(&vector_hits, &bm25_hits, k)
             }
         };
-        Ok(Outcome {
+        Ok(SearchOutcome {
             hits: ranked
                 .into_iter()
                 .take(k)
@@ -203,10 +203,10 @@ impl SearchIndex {
         // keys, document chunks negative ones): dropping it would hide a catalog that
         // is being replaced, and product hits are checked against the database anyway.
         let kept: Vec<(i64, f32)> = {
-            let catalog = self.catalog.read().expect("catalog lock");
+            let mirror = self.mirror.read().expect("mirror lock");
             raw.iter()
                 .copied()
-                .filter(|(key, _)| match catalog.meta.get(key) {
+                .filter(|(key, _)| match mirror.meta.get(key) {
                     Some(meta) => filters.matches(meta, categorias),
                     None => filters
                         .kind
@@ -241,10 +241,10 @@ impl SearchIndex {
         sql: &str,
     ) -> anyhow::Result<Vec<(i64, f32)>> {
         {
-            let catalog = self.catalog.read().expect("catalog lock");
-            let total = catalog.meta.len();
+            let mirror = self.mirror.read().expect("mirror lock");
+            let total = mirror.meta.len();
             let use_faiss = !filters.is_selective() || {
-                let matching = catalog
+                let matching = mirror
                     .meta
                     .values()
                     .filter(|m| filters.matches(m, categorias))
@@ -253,7 +253,7 @@ impl SearchIndex {
             };
             if use_faiss {
                 return self.vectors.search(vector, k, |key| {
-                    catalog
+                    mirror
                         .meta
                         .get(&key)
                         .is_some_and(|m| filters.matches(m, categorias))
@@ -267,7 +267,7 @@ impl SearchIndex {
 /// The value for `key`, computed by `init` unless another caller is computing it
 /// at this moment, in which case that computation is shared (and when it fails or
 /// its caller goes away, the next waiter computes it instead).
-async fn once<K, V, F, Fut>(in_flight: &InFlight<K, V>, key: K, init: F) -> anyhow::Result<V>
+async fn once<K, V, F, Fut>(in_flight: &Shared<K, V>, key: K, init: F) -> anyhow::Result<V>
 where
     K: Eq + Hash + Clone,
     V: Clone,

@@ -1,0 +1,88 @@
+//! `tendero reindex` (the search index brought in line with the database) and
+//! `tendero eval` (search quality on judged queries).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use super::progress::TerminalProgress;
+use crate::config::Settings;
+use crate::retrieval;
+use crate::retrieval::eval::{EvalConfig, Split};
+use crate::retrieval::fusion::Fusion;
+
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    /// Folder with products.csv, queries.csv and judgments.csv.
+    pub dir: PathBuf,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Keep the indexed products in this folder and reuse them on the next run
+    /// (a temporary folder otherwise).
+    #[arg(long)]
+    pub store: Option<PathBuf>,
+    /// Full-text language of the products (Spanish, English, …); defaults to
+    /// TENDERO_SEARCH_LANGUAGE.
+    #[arg(long)]
+    pub idioma: Option<String>,
+    /// Hybrid fusion: `convex[:bm25_weight]`, `tmm[:bm25_weight]` or `rrf[:k]`.
+    #[arg(long)]
+    pub fusion: Option<String>,
+    /// Evaluate only the first N queries.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Evaluate one fixed half of the queries: `tune` (to choose settings on) or
+    /// `test` (to report the chosen settings on).
+    #[arg(long)]
+    pub split: Option<String>,
+}
+
+pub(super) async fn reindex(settings: &Settings) -> anyhow::Result<()> {
+    let db = super::connect(settings).await?;
+    db.migrate().await.context("applying migrations")?;
+    let embedder = retrieval::embedders::resolve(&settings.retrieval, &settings.ollama).await?;
+    let index = retrieval::open_index(&settings.retrieval, embedder, false).await?;
+    let report = retrieval::sync::sync_all(&db, &index).await?;
+    index.save().await?;
+    println!(
+        "index in line with the database: {} embedded, {} restamped, {} removed, {} unchanged",
+        report.embedded, report.restamped, report.removed, report.unchanged
+    );
+    Ok(())
+}
+
+pub(super) async fn eval(args: EvalArgs, settings: &Settings) -> anyhow::Result<()> {
+    let fusion = match args.fusion.as_deref() {
+        Some(raw) => Fusion::parse(raw).with_context(|| {
+            format!("--fusion {raw}: use convex, convex:0.6, tmm, tmm:0.6, rrf or rrf:60")
+        })?,
+        None => Fusion::DEFAULT,
+    };
+    let split = match args.split.as_deref() {
+        Some(raw) => {
+            Some(Split::parse(raw).with_context(|| format!("--split {raw}: use tune or test"))?)
+        }
+        None => None,
+    };
+    let config = EvalConfig {
+        dir: args.dir,
+        store_dir: args.store,
+        language: args
+            .idioma
+            .unwrap_or_else(|| settings.retrieval.search_language.clone()),
+        fusion,
+        hnsw_from: settings.retrieval.faiss_hnsw_from,
+        ef_search: settings.retrieval.faiss_hnsw_ef_search,
+        limit: args.limit,
+        split,
+    };
+    let embedder = retrieval::embedders::resolve(&settings.retrieval, &settings.ollama).await?;
+    let report = retrieval::eval::run(&config, embedder, &TerminalProgress::default()).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(())
+}
