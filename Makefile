@@ -28,7 +28,7 @@ TENDERO_DATA_DIR ?= data
 TENDERO_ADMIN_EMAIL ?= admin@tendero.local
 ADMIN_PASSWORD_FILE := $(TENDERO_DATA_DIR)/.admin-password
 
-.PHONY: run test test-frontend test-audio page deps build fmt lint bench bench-export bench-search bench-agent bench-voice clean-data
+.PHONY: run test test-frontend test-audio page deps build fmt lint bench bench-export bench-search bench-agent bench-voice bench-recommend clean-data
 
 ## make run: install what is missing, build in release mode, start on http://127.0.0.1:8000
 run: deps build page
@@ -119,6 +119,11 @@ bench-agent: deps build test-frontend
 bench-voice: deps build test-audio
 	@bash scripts/install-deps.sh time
 	bash benches/voice.sh
+
+## make bench-recommend: recommendations served from Online Retail's orders (docs/recommendations.md)
+bench-recommend: deps build
+	@bash scripts/install-deps.sh wrk postgresql-client
+	bash benches/recommend.sh $(or $(BACKEND),sqlite)
 
 clean-data:
 	rm -rf $(TENDERO_DATA_DIR)

@@ -30,6 +30,7 @@ pub mod export;
 pub mod http;
 pub mod llm;
 pub mod progress;
+pub mod recommend;
 pub mod retrieval;
 pub mod server;
 pub mod shop;

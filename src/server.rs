@@ -30,6 +30,7 @@ use crate::events::EventLog;
 use crate::export::Reports;
 use crate::http::metrics::Metrics;
 use crate::http::{self, HttpState, RouterSettings};
+use crate::recommend::Recommender;
 use crate::retrieval::search::SearchIndex;
 use crate::retrieval::{self, Search, upkeep};
 use crate::shop::Shop;
@@ -47,6 +48,7 @@ pub struct Services {
     agent: Arc<Agent>,
     speech: Arc<Speech>,
     reports: Arc<Reports>,
+    recommender: Arc<Recommender>,
     events: EventLog,
     metrics: Arc<Metrics>,
     /// The other nodes, through Redis, when `TENDERO_REDIS_URL` is set.
@@ -77,12 +79,19 @@ impl Services {
         );
         let events = EventLog::start(db.clone());
         let shop = Shop::new(db.clone());
+        let recommender = Arc::new(Recommender::new(
+            db.clone(),
+            search.clone(),
+            &settings.recommend,
+        ));
+        recommender.start().await;
         let agent = Agent::new(
             AgentParts {
                 db: db.clone(),
                 search: search.clone(),
                 shop: shop.clone(),
                 events: events.clone(),
+                recommender: recommender.clone(),
             },
             &settings.agent,
             &settings.ollama,
@@ -99,6 +108,7 @@ impl Services {
             agent: Arc::new(agent),
             speech: Arc::new(speech),
             reports: Arc::new(reports),
+            recommender,
             events,
             metrics: Arc::new(Metrics::new()),
             cluster,
@@ -179,6 +189,7 @@ pub async fn run(
             agent: services.agent.clone(),
             speech: services.speech.clone(),
             reports: services.reports.clone(),
+            recommender: services.recommender.clone(),
             events: services.events.clone(),
             metrics: services.metrics.clone(),
             cluster: services.cluster.clone(),

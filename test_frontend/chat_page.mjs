@@ -69,6 +69,10 @@ async function snapshot() {
         text: card.textContent,
         pressed: card.getAttribute("aria-pressed") === "true",
       })),
+      suggestions_title: item.querySelector(".sugerencias")?.textContent || "",
+      suggested: [...item.querySelectorAll('ul[aria-label="También te puede interesar"] .tarjeta')].map(
+        (card) => card.dataset.sku,
+      ),
     })),
   }));
 }

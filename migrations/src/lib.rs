@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261121_000001_shop;
 mod m20261121_000002_catalog;
 mod m20261121_000003_conversations;
+mod m20261207_000004_recommend;
 
 /// Every migration in order.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000001_shop::Migration),
             Box::new(m20261121_000002_catalog::Migration),
             Box::new(m20261121_000003_conversations::Migration),
+            Box::new(m20261207_000004_recommend::Migration),
         ]
     }
 }

@@ -161,7 +161,10 @@ impl Agent {
             tracing::warn!(chat_id, mismatches = ?price_check.mismatches, "price guard corrected an answer");
             let _ = out.push(note).await;
         }
-        let cited = cited_sources(&out.text, sources.all());
+        let mut cited = cited_sources(&out.text, sources.all());
+        // What goes with the product the answer speaks of, shown after it.
+        let suggested = super::suggest::after_answer(self, &mut sources, &cited).await;
+        cited.extend(suggested);
         let timings = timings(out);
         memory
             .add(

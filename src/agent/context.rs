@@ -33,6 +33,7 @@ pub fn product_source(n: usize, p: &producto::Model) -> Source {
         precio: Some(Money::from_cents(p.precio_centavos)),
         stock: Some(p.stock),
         fragmento: shorten(p.descripcion.as_deref().unwrap_or_default(), SNIPPET_CHARS),
+        motivo: None,
     }
 }
 
@@ -62,6 +63,15 @@ impl Sources {
         n
     }
 
+    /// Adds (or marks) this product as recommended, with why; returns its number.
+    pub fn recommended(&mut self, p: &producto::Model, motivo: &str) -> usize {
+        let n = self.product(p);
+        if let Some(source) = self.0.iter_mut().find(|s| s.n == n) {
+            source.motivo = Some(motivo.to_owned());
+        }
+        n
+    }
+
     fn document(&mut self, id: i64, titulo: String, texto: &str) -> usize {
         let n = self.0.len() + 1;
         self.0.push(Source {
@@ -74,6 +84,7 @@ impl Sources {
             precio: None,
             stock: None,
             fragmento: shorten(texto, SNIPPET_CHARS),
+            motivo: None,
         });
         n
     }
@@ -177,6 +188,17 @@ pub async fn gather(agent: &Agent, question: &str, history: &[Turn]) -> anyhow::
         let Some(doc) = docs.get(&id) else { continue };
         if let Some(chunk) = document_chunks(doc).into_iter().nth(n) {
             sources.document(id, chunk.title, &chunk.text);
+        }
+    }
+    // A question that asks for recommendations gets them among its sources.
+    if let Some(wish) = super::suggest::wish(question) {
+        match super::suggest::recommend(agent, wish, &sources, None).await {
+            Ok(found) => {
+                super::suggest::add(agent, &mut sources, &found).await?;
+            }
+            Err(err) => {
+                tracing::warn!(error = %format!("{err:#}"), "no recommendations for the question")
+            }
         }
     }
     Ok(Context {

@@ -10,8 +10,8 @@
 //! and the Ollama request in flight is dropped with it.
 //!
 //! [`Agent`] owns what answering uses: the database (for live rows), the search,
-//! the shop (for orders), the conversations' [`Memory`], the event log, Ollama, and
-//! its settings.
+//! the shop (for orders), the recommender, the conversations' [`Memory`], the event
+//! log, Ollama, and its settings.
 
 mod answer;
 pub mod context;
@@ -19,6 +19,7 @@ mod generate;
 pub mod guard;
 pub mod memory;
 pub mod prompt;
+pub mod suggest;
 pub mod tools;
 pub mod wire;
 
@@ -37,6 +38,7 @@ use crate::events::EventLog;
 use crate::llm::GeneratorKind;
 use crate::llm::ollama::OllamaChat;
 use crate::llm::source::Source;
+use crate::recommend::Recommender;
 use crate::retrieval::Search;
 use crate::shop::Shop;
 
@@ -181,6 +183,7 @@ pub struct AgentParts {
     pub search: Arc<Search>,
     pub shop: Shop,
     pub events: EventLog,
+    pub recommender: Arc<Recommender>,
 }
 
 /// The sales agent: see the module docs.
@@ -190,6 +193,7 @@ pub struct Agent {
     shop: Shop,
     memory: Memory,
     events: EventLog,
+    recommender: Arc<Recommender>,
     ollama: OllamaChat,
     settings: AgentSettings,
     /// The cap on answers generated at once.
@@ -216,6 +220,7 @@ impl Agent {
             search: parts.search,
             shop: parts.shop,
             events: parts.events,
+            recommender: parts.recommender,
             ollama: OllamaChat::new(&ollama.ollama_url, &ollama.ollama_model)?,
             permits: Arc::new(Semaphore::new(settings.max_generations)),
             system_prompt: settings

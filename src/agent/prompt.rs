@@ -21,7 +21,9 @@ los vigentes: cópialos tal cual. Si algo no está en el CONTEXTO, di que no lo 
 y la cantidad. Confírmalos con el cliente y entonces usa la herramienta crear_pedido; después \
 di el número de pedido.
 - Usa buscar_productos o consultar_stock cuando necesites productos o existencias que no están \
-en el CONTEXTO.";
+en el CONTEXTO.
+- Si el cliente pide recomendaciones, algo que combine con un producto o algo parecido, ofrece \
+los productos marcados como Recomendado en el CONTEXTO, o usa la herramienta recomendar.";
 
 /// The sources as the model reads them.
 pub fn context_block(sources: &[Source]) -> String {
@@ -56,6 +58,9 @@ pub fn source_line(source: &Source) -> String {
                 Some(0) => line.push_str(" | Agotado"),
                 Some(stock) => line.push_str(&format!(" | Existencias: {stock}")),
                 None => {}
+            }
+            if let Some(motivo) = &source.motivo {
+                line.push_str(&format!(" | Recomendado: {}", motivo.replace('_', " ")));
             }
             if !source.fragmento.is_empty() {
                 line.push_str(&format!("\n    {}", source.fragmento));

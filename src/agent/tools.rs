@@ -1,5 +1,5 @@
 //! The tools the model may call while it answers: `buscar_productos`,
-//! `consultar_stock` and `crear_pedido`. Each answers with JSON the model reads;
+//! `consultar_stock`, `recomendar` and `crear_pedido`. Each answers with JSON the model reads;
 //! a refusal (unknown product, not enough stock, bad email) is an answer too, so
 //! the model can tell the customer. Products a tool returns become numbered
 //! sources, so the answer can cite them and the price guard knows their prices.
@@ -18,6 +18,7 @@ use crate::shop::types::{Email, pesos};
 
 use super::Agent;
 use super::context::Sources;
+use super::suggest::{self, Wish};
 
 /// Products `buscar_productos` returns at most.
 const MAX_SEARCH_RESULTS: usize = 10;
@@ -51,6 +52,22 @@ pub fn definitions() -> Vec<ToolInfo> {
                     "type": "object",
                     "properties": {"sku": {"type": "string"}},
                     "required": ["sku"]
+                }
+            }
+        },
+        {
+            "type": "function",
+            "function": {
+                "name": "recomendar",
+                "description": "Recomienda productos con su precio y existencias vigentes: parecidos a uno, que combinan con uno (complementos), o para el cliente según lo conversado.",
+                "parameters": {
+                    "type": "object",
+                    "properties": {
+                        "tipo": {"type": "string", "enum": ["parecidos", "complementos", "para_ti"]},
+                        "sku": {"type": "string", "description": "SKU del producto de referencia (parecidos y complementos)"},
+                        "precio_max": {"type": "number", "description": "Precio máximo en pesos, opcional"}
+                    },
+                    "required": ["tipo"]
                 }
             }
         },
@@ -118,6 +135,7 @@ impl<'a> Toolbox<'a> {
         let result = match call.function.name.as_str() {
             "buscar_productos" => self.search(sources, args).await,
             "consultar_stock" => self.stock(sources, args).await,
+            "recomendar" => self.recommend(sources, args).await,
             "crear_pedido" => self.order(sources, args).await,
             other => Err(format!("no existe la herramienta {other}")),
         };
@@ -156,19 +174,76 @@ impl<'a> Toolbox<'a> {
         Ok(json!({ "productos": products }))
     }
 
-    async fn stock(&mut self, sources: &mut Sources, args: &Value) -> Result<Value, String> {
-        let sku = text_arg(args, "sku").ok_or("falta el SKU")?;
-        let product = producto::Entity::find()
-            .filter(producto::Column::Sku.eq(sku.as_str()))
+    async fn recommend(&mut self, sources: &mut Sources, args: &Value) -> Result<Value, String> {
+        let tipo =
+            text_arg(args, "tipo").ok_or("falta el tipo: parecidos, complementos o para_ti")?;
+        let wish = match tipo.as_str() {
+            "parecidos" => Wish::Similar { cheaper: false },
+            "complementos" => Wish::Complements,
+            "para_ti" => Wish::ForYou,
+            other => {
+                return Err(format!(
+                    "tipo desconocido: {other}; usa parecidos, complementos o para_ti"
+                ));
+            }
+        };
+        let precio_max = number_arg(args, "precio_max").map(|p| (p * 100.0).round() as i64);
+        let reference = match text_arg(args, "sku") {
+            Some(sku) => {
+                let product = self.product_by_sku(&sku).await?;
+                let mut reference = Sources::default();
+                reference.product(&product);
+                reference
+            }
+            None if wish == Wish::ForYou => sources.clone(),
+            None => return Err("falta el SKU del producto de referencia".to_owned()),
+        };
+        let failed = |err: anyhow::Error| {
+            tracing::error!(error = %format!("{err:#}"), "tool recommendation failed");
+            "la recomendación falló".to_owned()
+        };
+        let found = suggest::recommend(self.agent, wish, &reference, precio_max)
+            .await
+            .map_err(failed)?;
+        let numbers = suggest::add(self.agent, sources, &found)
+            .await
+            .map_err(failed)?;
+        let products: Vec<Value> = sources
+            .all()
+            .iter()
+            .filter(|s| numbers.contains(&s.n))
+            .map(|s| {
+                json!({
+                    "fuente": s.n,
+                    "sku": s.sku,
+                    "nombre": s.titulo,
+                    "categoria": s.categoria,
+                    "precio": s.precio.map(|p| pesos(p.cents())),
+                    "existencias": s.stock,
+                    "motivo": s.motivo,
+                })
+            })
+            .collect();
+        Ok(json!({ "productos": products }))
+    }
+
+    async fn product_by_sku(&self, sku: &str) -> Result<producto::Model, String> {
+        producto::Entity::find()
+            .filter(producto::Column::Sku.eq(sku))
             .filter(producto::Column::EliminadoAt.is_null())
             .one(self.agent.db.conn())
             .await
             .map_err(|err| {
-                tracing::error!(error = %err, "tool stock lookup failed");
+                tracing::error!(error = %err, "tool product lookup failed");
                 "la consulta falló".to_owned()
             })?
             .filter(|p| p.activo)
-            .ok_or_else(|| format!("no hay ningún producto con SKU {sku}"))?;
+            .ok_or_else(|| format!("no hay ningún producto con SKU {sku}"))
+    }
+
+    async fn stock(&mut self, sources: &mut Sources, args: &Value) -> Result<Value, String> {
+        let sku = text_arg(args, "sku").ok_or("falta el SKU")?;
+        let product = self.product_by_sku(&sku).await?;
         Ok(product_json(sources.product(&product), &product))
     }
 
@@ -338,7 +413,12 @@ mod tests {
         let names: Vec<String> = definitions().into_iter().map(|t| t.function.name).collect();
         assert_eq!(
             names,
-            ["buscar_productos", "consultar_stock", "crear_pedido"]
+            [
+                "buscar_productos",
+                "consultar_stock",
+                "recomendar",
+                "crear_pedido"
+            ]
         );
     }
 

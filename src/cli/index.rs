@@ -11,10 +11,16 @@ use crate::retrieval;
 use crate::retrieval::eval::{EvalConfig, Split};
 use crate::retrieval::fusion::Fusion;
 
+/// `tendero eval DIR` scores search; `tendero eval recomendaciones FILE` scores the
+/// recommendation models.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct EvalArgs {
+    #[command(subcommand)]
+    pub of: Option<EvalOf>,
     /// Folder with products.csv, queries.csv and judgments.csv.
-    pub dir: PathBuf,
+    #[arg(required = true)]
+    pub dir: Option<PathBuf>,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -52,7 +58,22 @@ pub(super) async fn reindex(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What else `tendero eval` scores.
+#[derive(Debug, clap::Subcommand)]
+pub enum EvalOf {
+    /// The recommendation models on an orders file (docs/recommendations.md).
+    Recomendaciones(super::recommend::RecommendEvalArgs),
+}
+
 pub(super) async fn eval(args: EvalArgs, settings: &Settings) -> anyhow::Result<()> {
+    let Some(dir) = args.dir else {
+        return match args.of {
+            Some(EvalOf::Recomendaciones(of)) => {
+                super::recommend::eval(of, &settings.recommend).await
+            }
+            None => anyhow::bail!("give the folder of judged queries, or `recomendaciones FILE`"),
+        };
+    };
     let fusion = match args.fusion.as_deref() {
         Some(raw) => Fusion::parse(raw).with_context(|| {
             format!("--fusion {raw}: use convex, convex:0.6, tmm, tmm:0.6, rrf or rrf:60")
@@ -66,7 +87,7 @@ pub(super) async fn eval(args: EvalArgs, settings: &Settings) -> anyhow::Result<
         None => None,
     };
     let config = EvalConfig {
-        dir: args.dir,
+        dir,
         store_dir: args.store,
         language: args
             .idioma

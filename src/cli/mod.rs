@@ -1,9 +1,11 @@
 //! The `tendero` command line: `serve` (the default), `migrate`, `user create`,
-//! `ingest`, `export`, `reindex`, `eval` and `transcribe`.
+//! `ingest`, `export`, `reindex`, `entrenar`, `eval` (search, and `eval
+//! recomendaciones`) and `transcribe`.
 
 mod index;
 mod ingest;
 mod progress;
+mod recommend;
 mod reports;
 mod transcribe;
 
@@ -71,8 +73,12 @@ pub enum Command {
     Export(ExportArgs),
     /// Bring the search index in line with the database (re-embedding what changed).
     Reindex,
+    /// Train the recommendation models from the orders now and store them (every
+    /// server loads them within TENDERO_RECOMMEND_POLL_SECS).
+    Entrenar,
     /// Measure search quality on judged queries (products.csv, queries.csv,
-    /// judgments.csv in DIR): NDCG@10, MRR@10, Recall@100 and latency per mode.
+    /// judgments.csv in DIR): NDCG@10, MRR@10, Recall@100 and latency per mode; or,
+    /// with `recomendaciones FILE`, the recommendation models on an orders file.
     Eval(EvalArgs),
     /// Transcribe recordings with the configured Whisper model (TENDERO_WHISPER_MODEL),
     /// reporting decoding and transcription speed: to check that a model works.
@@ -133,6 +139,7 @@ pub async fn execute(command: Command, settings: Settings) -> anyhow::Result<()>
         Command::Ingest { source } => ingest::run(source, &settings).await,
         Command::Export(args) => reports::export(args, &settings).await,
         Command::Reindex => index::reindex(&settings).await,
+        Command::Entrenar => recommend::train(&settings).await,
         Command::Eval(args) => index::eval(args, &settings).await,
         Command::Transcribe(args) => {
             tokio::task::spawn_blocking(move || transcribe::transcribe(&args, &settings.speech))

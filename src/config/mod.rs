@@ -4,7 +4,7 @@
 //! Settings come in sections, one per concern, each read by the module named on it
 //! ([`ServerSettings`], [`DatabaseSettings`], [`AuthSettings`], [`LimitSettings`],
 //! [`RetrievalSettings`], [`OllamaSettings`], [`AgentSettings`], [`SpeechSettings`],
-//! [`ExportSettings`], [`RedisSettings`]): a service is given its section, never
+//! [`ExportSettings`], [`RedisSettings`], [`RecommendSettings`]): a service is given its section, never
 //! the whole. The keys stay flat (`max_generations = 8` in `tendero.toml`,
 //! `TENDERO_MAX_GENERATIONS=8`): every section is flattened into one namespace.
 //!
@@ -18,6 +18,7 @@ mod database;
 mod export;
 mod limits;
 mod ollama;
+mod recommend;
 mod redis;
 mod retrieval;
 mod server;
@@ -29,6 +30,7 @@ pub use database::DatabaseSettings;
 pub use export::ExportSettings;
 pub use limits::LimitSettings;
 pub use ollama::OllamaSettings;
+pub use recommend::RecommendSettings;
 pub use redis::RedisSettings;
 pub use retrieval::{EmbedderChoice, RetrievalSettings};
 pub use server::{LogFormat, ServerSettings};
@@ -87,6 +89,8 @@ pub struct Settings {
     pub export: ExportSettings,
     #[serde(flatten)]
     pub redis: RedisSettings,
+    #[serde(flatten)]
+    pub recommend: RecommendSettings,
 }
 
 /// Configuration that cannot serve.
@@ -149,6 +153,7 @@ impl Settings {
         self.agent.check()?;
         self.speech.check()?;
         self.redis.check()?;
+        self.recommend.check()?;
         Ok(())
     }
 }

@@ -20,6 +20,7 @@ mod pedidos;
 mod productos;
 pub mod query;
 pub mod rate_limit;
+mod recomendaciones;
 pub mod search;
 mod voice;
 
@@ -50,6 +51,7 @@ use crate::db::Db;
 use crate::error::Refusal;
 use crate::events::EventLog;
 use crate::export::Reports;
+use crate::recommend::Recommender;
 use crate::retrieval::Search;
 use crate::shop::Shop;
 use crate::speech::Speech;
@@ -69,6 +71,7 @@ pub struct HttpState {
     pub agent: Arc<Agent>,
     pub speech: Arc<Speech>,
     pub reports: Arc<Reports>,
+    pub recommender: Arc<Recommender>,
     pub events: EventLog,
     pub metrics: Arc<Metrics>,
     /// The other nodes, for `/ready`, when several share a Redis.
@@ -123,6 +126,24 @@ pub fn router(state: HttpState, settings: RouterSettings<'_>) -> Router {
                 .delete(productos::delete),
         )
         .route("/api/search", get(search::search))
+        .route(
+            "/api/productos/{id}/similares",
+            get(recomendaciones::similar),
+        )
+        .route(
+            "/api/productos/{id}/complementos",
+            get(recomendaciones::complements),
+        )
+        .route(
+            "/api/clientes/{id}/recomendaciones",
+            get(recomendaciones::for_customer),
+        )
+        .route("/api/recomendaciones/lote", post(recomendaciones::batch))
+        .route("/api/recomendaciones/estado", get(recomendaciones::status))
+        .route(
+            "/api/recomendaciones/entrenar",
+            post(recomendaciones::train),
+        )
         .route("/api/pedidos", get(pedidos::list).post(pedidos::create))
         .route(
             "/api/pedidos/{id}",

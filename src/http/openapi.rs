@@ -8,7 +8,10 @@ use axum::response::Html;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, clientes, conversaciones, exportar, pedidos, productos, query, search, voice};
+use super::{
+    auth, clientes, conversaciones, exportar, pedidos, productos, query, recomendaciones, search,
+    voice,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -27,6 +30,8 @@ use super::{auth, clientes, conversaciones, exportar, pedidos, productos, query,
         exportar::export, exportar::list_files, exportar::download_file,
         search::search,
         query::text, voice::voice, conversaciones::list, conversaciones::get,
+        recomendaciones::similar, recomendaciones::complements, recomendaciones::for_customer,
+        recomendaciones::batch, recomendaciones::status, recomendaciones::train,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -39,6 +44,9 @@ use super::{auth, clientes, conversaciones, exportar, pedidos, productos, query,
         (name = "agente", description = "The sales agent: typed and spoken questions answered \
                                           (JSON or SSE; also over Socket.IO) and, for staff, the \
                                           conversations"),
+        (name = "recomendaciones", description = "Similar and complementary products (public); \
+                                                  for staff, a customer's recommendations, batches, \
+                                                  the models' state and training"),
     )
 )]
 pub struct ApiDoc;

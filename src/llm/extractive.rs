@@ -32,6 +32,14 @@ const STOP_WORDS: &[&str] = &[
 /// single word of a longer question, is no answer and is not listed. When nothing
 /// matches, the answer says so and asks for more details.
 pub fn compose(question: &str, sources: &[Source], lang: Lang) -> Vec<String> {
+    let recommended: Vec<&Source> = sources
+        .iter()
+        .filter(|s| s.tipo == SourceKind::Producto && s.motivo.is_some())
+        .take(MAX_PRODUCTS)
+        .collect();
+    if !recommended.is_empty() {
+        return recommendation(&recommended, lang);
+    }
     let terms: Vec<String> = words(question)
         .into_iter()
         .filter(|w| w.len() > 1 && !STOP_WORDS.contains(&w.as_str()))
@@ -101,7 +109,7 @@ pub fn compose(question: &str, sources: &[Source], lang: Lang) -> Vec<String> {
         };
         lines.push(heading.to_owned());
         for (i, (product, shared)) in products.iter().enumerate() {
-            lines.push(product_line(i + 1, product, shared, lang));
+            lines.push(product_line(i + 1, product, &matched(shared, lang), lang));
         }
     }
     if !passage_first {
@@ -114,6 +122,42 @@ pub fn compose(question: &str, sources: &[Source], lang: Lang) -> Vec<String> {
         (Lang::English, true) => "\nCan I help you with anything else?".to_owned(),
     });
     lines
+}
+
+/// The answer to a question that asks for recommendations: the products the
+/// recommender chose (they need not share the question's words), each with its reason.
+fn recommendation(products: &[&Source], lang: Lang) -> Vec<String> {
+    let mut lines = vec![match lang {
+        Lang::Spanish => "Te recomiendo:\n".to_owned(),
+        Lang::English => "I recommend:\n".to_owned(),
+    }];
+    for (i, product) in products.iter().enumerate() {
+        let why = reason(product.motivo.as_deref().unwrap_or_default(), lang);
+        lines.push(product_line(i + 1, product, why, lang));
+    }
+    lines.push(match lang {
+        Lang::Spanish => "\n¿Quieres que te ayude con alguno de ellos?".to_owned(),
+        Lang::English => "\nWould you like help with any of them?".to_owned(),
+    });
+    lines
+}
+
+/// Why a product is recommended, for people.
+fn reason(motivo: &str, lang: Lang) -> &'static str {
+    match (motivo, lang) {
+        ("comprados_juntos", Lang::Spanish) => "Suele comprarse junto con lo que preguntas",
+        ("comprados_juntos", Lang::English) => "Often bought together with what you asked about",
+        ("mismos_clientes", Lang::Spanish) => "Lo compran los mismos clientes",
+        ("mismos_clientes", Lang::English) => "Bought by the same customers",
+        ("parecido", Lang::Spanish) => "Es parecido",
+        ("parecido", Lang::English) => "It is similar",
+        ("recompra", Lang::Spanish) => "Ya lo has comprado antes",
+        ("recompra", Lang::English) => "You have bought it before",
+        ("para_ti", Lang::Spanish) => "Va con lo que te interesa",
+        ("para_ti", Lang::English) => "It goes with what you are interested in",
+        (_, Lang::Spanish) => "De los más pedidos",
+        (_, Lang::English) => "One of the most ordered",
+    }
 }
 
 /// A passage quoted with its source; `leading` when it opens the answer.
@@ -130,7 +174,15 @@ fn passage_line(passage: &Source, lang: Lang, leading: bool) -> String {
     }
 }
 
-fn product_line(position: usize, product: &Source, shared: &[String], lang: Lang) -> String {
+/// Why a product matched the question: the words it shares with it.
+fn matched(shared: &[String], lang: Lang) -> String {
+    match lang {
+        Lang::Spanish => format!("coincide con: {}", shared.join(", ")),
+        Lang::English => format!("matches: {}", shared.join(", ")),
+    }
+}
+
+fn product_line(position: usize, product: &Source, why: &str, lang: Lang) -> String {
     let price = product.precio.map(|p| pesos(p.cents()));
     let stock = match (product.stock, lang) {
         (Some(0), Lang::Spanish) => "agotado".to_owned(),
@@ -139,10 +191,6 @@ fn product_line(position: usize, product: &Source, shared: &[String], lang: Lang
         (Some(n), Lang::Spanish) => format!("{n} disponibles"),
         (Some(n), Lang::English) => format!("{n} in stock"),
         (None, _) => String::new(),
-    };
-    let why = match lang {
-        Lang::Spanish => format!("coincide con: {}", shared.join(", ")),
-        Lang::English => format!("matches: {}", shared.join(", ")),
     };
     let mut line = format!("{position}. {}", product.titulo);
     if let Some(price) = price {
@@ -203,6 +251,7 @@ mod tests {
             precio: Some(Money::from_cents(cents)),
             stock: Some(stock),
             fragmento: "Motor de 650 W con percutor.".to_owned(),
+            motivo: None,
         }
     }
 
@@ -231,6 +280,7 @@ mod tests {
             precio: None,
             stock: None,
             fragmento: text.to_owned(),
+            motivo: None,
         }
     }
 
@@ -275,5 +325,26 @@ mod tests {
         assert!(text.starts_with("No encontré"), "{text}");
         let text = compose("unicorns", &[], Lang::English).concat();
         assert!(text.starts_with("I could not find"), "{text}");
+    }
+
+    #[test]
+    fn recommended_products_are_offered_with_their_reason() {
+        let drill = product(1, "Taladro Percutor", 18_990_000, 4);
+        let mut bits = product(2, "Brocas para concreto", 3_000_000, 9);
+        bits.motivo = Some("comprados_juntos".to_owned());
+        let text = compose(
+            "¿qué va bien con el taladro?",
+            &[drill, bits],
+            Lang::Spanish,
+        )
+        .concat();
+        assert!(text.starts_with("Te recomiendo:"), "{text}");
+        assert!(
+            text.contains(
+                "Brocas para concreto — $30.000 (9 disponibles) [2]. Suele comprarse junto"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("Taladro Percutor"), "{text}");
     }
 }

@@ -38,6 +38,10 @@ pub struct Source {
     pub stock: Option<i64>,
     /// Description or passage, shortened.
     pub fragmento: String,
+    /// Why the product is recommended (`comprados_juntos`, `parecido`, `para_ti`…),
+    /// when it is a recommendation rather than an answer to the question.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub motivo: Option<String>,
 }
 
 /// The language an answer should be written in, when it can be told.

@@ -80,12 +80,26 @@
     item.querySelector(".texto").textContent = text;
   }
 
+  // The products an answer cites, as cards; the ones recommended with it (they carry
+  // a `motivo`) in a second row under "También te puede interesar".
   function addCards(item, sources, question) {
     const products = (sources || []).filter((s) => s.tipo === "producto");
+    addCardList(item, products.filter((p) => !p.motivo), "Productos mencionados", null, question);
+    addCardList(item, products.filter((p) => p.motivo), "También te puede interesar",
+      "También te puede interesar", question);
+  }
+
+  function addCardList(item, products, label, heading, question) {
     if (products.length === 0) return;
+    if (heading) {
+      const title = document.createElement("p");
+      title.className = "sugerencias";
+      title.textContent = heading;
+      item.append(title);
+    }
     const cards = document.createElement("ul");
     cards.className = "tarjetas";
-    cards.setAttribute("aria-label", "Productos mencionados");
+    cards.setAttribute("aria-label", label);
     for (const product of products) {
       const entry = document.createElement("li");
       const card = document.createElement("button");

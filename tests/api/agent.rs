@@ -194,7 +194,12 @@ async fn sse_pieces_arrive_in_order_and_join_into_the_final_answer() {
         .collect();
     assert_eq!(
         tools,
-        ["buscar_productos", "consultar_stock", "crear_pedido"]
+        [
+            "buscar_productos",
+            "consultar_stock",
+            "recomendar",
+            "crear_pedido"
+        ]
     );
 }
 

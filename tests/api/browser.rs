@@ -126,6 +126,24 @@ impl Browser {
     }
 }
 
+/// The first `click_producto` event, once the event log has written it.
+async fn first_click(app: &TestApp) -> evento::Model {
+    let db = app.state.db().conn();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(event) = evento::Entity::find()
+            .filter(evento::Column::Tipo.eq("click_producto"))
+            .one(db)
+            .await
+            .unwrap()
+        {
+            return event;
+        }
+        assert!(Instant::now() < deadline, "no click event recorded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn last_answer(page: &Value) -> &Value {
     page["messages"]
         .as_array()
@@ -197,20 +215,7 @@ async fn the_page_streams_answers_with_cards_records_clicks_and_keeps_the_conver
     let clicked = page.run(json!({"cmd": "click_card", "index": 0})).await;
     assert_eq!(last_answer(&clicked)["cards"][0]["pressed"], true);
     let chat_id = clicked["chat_id"].as_str().unwrap().to_owned();
-    let db = app.state.db().conn();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let event = loop {
-        if let Some(event) = evento::Entity::find()
-            .filter(evento::Column::Tipo.eq("click_producto"))
-            .one(db)
-            .await
-            .unwrap()
-        {
-            break event;
-        }
-        assert!(Instant::now() < deadline, "no click event recorded");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let event = first_click(&app).await;
     assert_eq!(event.datos["sku"], "LIC-600");
     assert_eq!(event.datos["query"], "quiero una licuadora");
     assert_eq!(event.datos["chat_id"], chat_id.as_str());
@@ -370,4 +375,36 @@ async fn a_question_spoken_into_the_microphone_reaches_whisper() {
     assert!(notice.contains("no se entendió"), "{spoken}");
     assert_eq!(spoken["messages"], json!([]), "{spoken}");
     page.screenshot("voz-sin-transcripcion").await;
+}
+
+/// An answer about a product shows what goes with it under "También te puede
+/// interesar", and a click on such a card is recorded like any card's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_shows_what_goes_with_a_product() {
+    let app = spawn_app_with(Backend::Sqlite, |_| {}).await.unwrap();
+    crate::recommend::shop(&app).await;
+    crate::recommend::train(&app).await;
+    let (mut page, _) = Browser::open(&app, None).await;
+    let asked = page.ask("¿tienen taladro percutor?").await;
+    let shown = last_answer(&asked);
+    assert!(
+        shown["text"].as_str().unwrap().contains("Taladro percutor"),
+        "{shown}"
+    );
+    assert_eq!(
+        shown["suggestions_title"], "También te puede interesar",
+        "{shown}"
+    );
+    assert_eq!(shown["suggested"], json!(["BRO-1"]), "{shown}");
+    page.screenshot("tambien-te-puede-interesar").await;
+    let index = shown["cards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|c| c["sku"] == "BRO-1")
+        .unwrap();
+    page.run(json!({"cmd": "click_card", "index": index})).await;
+    let event = first_click(&app).await;
+    assert_eq!(event.datos["sku"], "BRO-1");
+    assert_eq!(event.datos["query"], "¿tienen taladro percutor?");
 }

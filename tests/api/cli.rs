@@ -387,3 +387,105 @@ fn transcribe_reports_decoding_and_the_transcript() {
     assert!(report.get("transcribe_ms").is_none(), "{report}");
     assert!(stderr.contains("measuring decoding only"), "{stderr}");
 }
+
+/// `tendero eval recomendaciones` on a small orders file in the Online Retail layout:
+/// both protocols, the table and the JSON, and a clear error for a file it cannot read.
+#[test]
+fn eval_scores_recommendations_on_an_orders_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let orders = dir.path().join("pedidos.csv");
+    let mut csv = String::from(
+        "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n",
+    );
+    // 40 customers buy 10001 with 10002 (and some 10003 with 10004), over 50 days;
+    // lines the protocol drops: a cancellation, postage, no customer, a return.
+    for c in 0..40 {
+        for day in 0..3 {
+            let invoice = 500_000 + c * 10 + day;
+            let date = format!(
+                "2011-0{}-{:02} 10:00:00",
+                1 + (day * 20 + c % 20) / 28,
+                1 + (day * 20 + c % 20) % 28
+            );
+            let (a, b) = if c % 3 == 0 {
+                (10003, 10004)
+            } else {
+                (10001, 10002)
+            };
+            csv.push_str(&format!("{invoice},{a},A,1,{date},1.0,{},UK\n", 12000 + c));
+            csv.push_str(&format!("{invoice},{b},B,2,{date},2.0,{},UK\n", 12000 + c));
+        }
+    }
+    csv.push_str("C600000,10001,A,-1,2011-01-05 10:00:00,1.0,12000,UK\n");
+    csv.push_str("600001,POST,Postage,1,2011-01-05 10:00:00,18.0,12000,UK\n");
+    csv.push_str("600002,10001,A,1,2011-01-05 10:00:00,1.0,,UK\n");
+    std::fs::write(&orders, csv).unwrap();
+
+    let output = tendero(dir.path())
+        .args(["eval", "recomendaciones", orders.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("temporal protocol: 4 products"), "{stdout}");
+    assert!(stdout.contains("| fusion ("), "{stdout}");
+
+    let output = tendero(dir.path())
+        .args([
+            "eval",
+            "recomendaciones",
+            orders.to_str().unwrap(),
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    // Customers re-buy their pair: repurchase finds every product bought later.
+    let repurchase = report["all"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["model"] == "repurchase")
+        .unwrap();
+    assert!(
+        repurchase["metrics"]["hit_rate"].as_f64().unwrap() > 0.99,
+        "{report}"
+    );
+
+    let output = tendero(dir.path())
+        .args([
+            "eval",
+            "recomendaciones",
+            orders.to_str().unwrap(),
+            "--protocolo",
+            "leave-one-out",
+            "--min-productos",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("leave-one-out: 40 users, 4 items"),
+        "{stdout}"
+    );
+
+    let bad = dir.path().join("malo.csv");
+    std::fs::write(&bad, "InvoiceNo,StockCode\n1,10001\n").unwrap();
+    let output = tendero(dir.path())
+        .args(["eval", "recomendaciones", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("malo.csv: no column Quantity"), "{stderr}");
+}

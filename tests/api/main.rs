@@ -21,6 +21,7 @@ mod nodes;
 mod ops;
 mod pedidos;
 mod productos;
+mod recommend;
 mod retrieval;
 mod robustness;
 mod search;

@@ -198,6 +198,7 @@ mod tests {
             precio: Some(Money::from_cents(cents)),
             stock: Some(3),
             fragmento: String::new(),
+            motivo: None,
         }
     }
 

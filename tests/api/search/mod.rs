@@ -383,7 +383,7 @@ async fn ordered_out_products_leave_en_stock(backend: Backend) {
         .await
         .expect(200);
     // The cancelled order restored the stock: the index's copy follows within a poll.
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let body = app
             .search(&[("q", nombre), ("en_stock", "true")])

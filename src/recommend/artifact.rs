@@ -1,0 +1,242 @@
+//! The models as bytes, to store a generation in the database and load it on every
+//! node: a fixed layout of little-endian numbers after a magic tag that names the
+//! layout's version. A layout change gets a new tag; a generation of another layout
+//! is refused (and the node trains a new one).
+
+use super::linalg::NotPositiveDefinite;
+use super::models::{Ease, ModelSettings, Models, Neighbours};
+
+const MAGIC: &[u8; 8] = b"TNDREC01";
+
+/// Bytes that are not a generation of this layout.
+#[derive(Debug, thiserror::Error)]
+#[error("stored recommendation models are unreadable: {0}")]
+pub struct Unreadable(&'static str);
+
+impl From<NotPositiveDefinite> for Unreadable {
+    fn from(_: NotPositiveDefinite) -> Self {
+        Unreadable("bad matrix")
+    }
+}
+
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn i64(&mut self, v: i64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn f32(&mut self, v: f32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn f64(&mut self, v: f64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn len(&mut self, n: usize) {
+        self.u32(u32::try_from(n).expect("fewer than 2^32 entries"));
+    }
+    fn neighbours(&mut self, n: &Neighbours) {
+        self.len(n.lists.len());
+        for list in &n.lists {
+            self.len(list.len());
+            for &(item, score) in list {
+                self.u32(item);
+                self.f32(score);
+            }
+        }
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn take<const N: usize>(&mut self) -> Result<[u8; N], Unreadable> {
+        let (head, rest) = self.0.split_at_checked(N).ok_or(Unreadable("truncated"))?;
+        self.0 = rest;
+        Ok(head.try_into().expect("N bytes"))
+    }
+    fn u32(&mut self) -> Result<u32, Unreadable> {
+        Ok(u32::from_le_bytes(self.take()?))
+    }
+    fn i64(&mut self) -> Result<i64, Unreadable> {
+        Ok(i64::from_le_bytes(self.take()?))
+    }
+    fn f32(&mut self) -> Result<f32, Unreadable> {
+        Ok(f32::from_le_bytes(self.take()?))
+    }
+    fn f64(&mut self) -> Result<f64, Unreadable> {
+        Ok(f64::from_le_bytes(self.take()?))
+    }
+    /// A count, checked against what is left (each entry takes at least `min` bytes).
+    fn len(&mut self, min: usize) -> Result<usize, Unreadable> {
+        let n = self.u32()? as usize;
+        if n.saturating_mul(min) > self.0.len() {
+            return Err(Unreadable("count beyond the data"));
+        }
+        Ok(n)
+    }
+    fn neighbours(&mut self, items: usize) -> Result<Neighbours, Unreadable> {
+        let n = self.len(4)?;
+        let mut lists = Vec::with_capacity(n);
+        for _ in 0..n {
+            let len = self.len(8)?;
+            let mut list = Vec::with_capacity(len);
+            for _ in 0..len {
+                let item = self.u32()?;
+                if item as usize >= items {
+                    return Err(Unreadable("item out of range"));
+                }
+                list.push((item, self.f32()?));
+            }
+            lists.push(list);
+        }
+        Ok(Neighbours { lists })
+    }
+}
+
+/// The product ids (item numbering) and the models, as bytes.
+pub fn encode(products: &[i64], models: &Models) -> Vec<u8> {
+    let mut w = Writer(Vec::with_capacity(
+        64 + models.ease.as_ref().map_or(0, |e| e.weights.len() * 4),
+    ));
+    w.0.extend_from_slice(MAGIC);
+    w.len(products.len());
+    for &p in products {
+        w.i64(p);
+    }
+    let s = &models.settings;
+    w.f32(s.half_life_days);
+    w.i64(s.popularity_days);
+    w.f64(s.ease_lambda);
+    w.len(s.ease_max_items);
+    w.len(s.neighbours);
+    w.u32(s.min_support);
+    w.i64(models.now);
+    w.len(models.popularity.len());
+    for &p in &models.popularity {
+        w.f32(p);
+    }
+    w.neighbours(&models.knn);
+    w.neighbours(&models.together);
+    match &models.ease {
+        None => w.u32(0),
+        Some(ease) => {
+            w.len(ease.items.len());
+            for &i in &ease.items {
+                w.u32(i);
+            }
+            for &x in &ease.weights {
+                w.f32(x);
+            }
+        }
+    }
+    w.0
+}
+
+/// What [`encode`] wrote.
+pub fn decode(bytes: &[u8]) -> Result<(Vec<i64>, Models), Unreadable> {
+    let (magic, rest) = bytes
+        .split_at_checked(MAGIC.len())
+        .ok_or(Unreadable("truncated"))?;
+    if magic != MAGIC {
+        return Err(Unreadable("another layout"));
+    }
+    let mut r = Reader(rest);
+    let n = r.len(8)?;
+    let products = (0..n).map(|_| r.i64()).collect::<Result<Vec<_>, _>>()?;
+    let settings = ModelSettings {
+        half_life_days: r.f32()?,
+        popularity_days: r.i64()?,
+        ease_lambda: r.f64()?,
+        ease_max_items: r.u32()? as usize,
+        neighbours: r.u32()? as usize,
+        min_support: r.u32()?,
+    };
+    let now = r.i64()?;
+    let count = r.len(4)?;
+    if count != n {
+        return Err(Unreadable("popularity of another catalog"));
+    }
+    let popularity = (0..count).map(|_| r.f32()).collect::<Result<Vec<_>, _>>()?;
+    let knn = r.neighbours(n)?;
+    let together = r.neighbours(n)?;
+    let m = r.len(4)?;
+    let ease = if m == 0 {
+        None
+    } else {
+        let items = (0..m).map(|_| r.u32()).collect::<Result<Vec<_>, _>>()?;
+        if m.saturating_mul(m).saturating_mul(4) > r.0.len() {
+            return Err(Unreadable("truncated"));
+        }
+        let weights = (0..m * m).map(|_| r.f32()).collect::<Result<Vec<_>, _>>()?;
+        let mut row_of = vec![u32::MAX; n];
+        for (row, &item) in items.iter().enumerate() {
+            *row_of
+                .get_mut(item as usize)
+                .ok_or(Unreadable("item out of range"))? = row as u32;
+        }
+        Some(Ease {
+            items,
+            row_of,
+            weights,
+        })
+    };
+    if !r.0.is_empty() {
+        return Err(Unreadable("trailing bytes"));
+    }
+    let models = Models {
+        items: n,
+        settings,
+        now,
+        popularity,
+        knn,
+        ease,
+        together,
+    };
+    Ok((products, models))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::data::{Dataset, Purchase};
+    use super::*;
+
+    #[test]
+    fn a_generation_reads_back_as_it_was_and_damage_is_refused() {
+        let mut purchases = Vec::new();
+        for c in 0..8 {
+            for (o, items) in [[1i64, 2], [2, 3]].iter().enumerate() {
+                for &product in items {
+                    purchases.push(Purchase {
+                        customer: c,
+                        product,
+                        order: c * 10 + o as i64,
+                        at: c * 1000,
+                    });
+                }
+            }
+        }
+        let data = Dataset::new(&purchases, &[9]);
+        let models = Models::train(&data, &ModelSettings::default()).unwrap();
+        let bytes = encode(&data.products, &models);
+        let (products, back) = decode(&bytes).unwrap();
+        assert_eq!(products, data.products);
+        assert_eq!(back.popularity, models.popularity);
+        assert_eq!(back.knn.lists, models.knn.lists);
+        assert_eq!(back.together.lists, models.together.lists);
+        let (a, b) = (models.ease.as_ref().unwrap(), back.ease.as_ref().unwrap());
+        assert_eq!(
+            (&a.items, &a.row_of, &a.weights),
+            (&b.items, &b.row_of, &b.weights)
+        );
+        assert_eq!(back.now, models.now);
+        for cut in [0, 7, 8, 20, bytes.len() - 1] {
+            assert!(decode(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut other = bytes.clone();
+        other[7] = b'9';
+        assert!(decode(&other).is_err());
+    }
+}

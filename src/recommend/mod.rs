@@ -1,0 +1,688 @@
+//! Recommendations: products similar to a product, bought with it, and "for you",
+//! from models trained in-process on the shop's own orders.
+//!
+//! [`Recommender`] owns the current generation of the models ([`train::Trained`]) and
+//! swaps it whole when a newer one is stored: requests in flight keep the generation
+//! they started with, and a training that fails leaves the previous one serving.
+//! Generations are stored in the database (`train::train_and_store`), so one trained
+//! by another node or by `tendero entrenar` reaches every node within
+//! `TENDERO_RECOMMEND_POLL_SECS`, and a restart serves the last one at once. A
+//! customer's history is read from the database at every request, so an order changes
+//! their recommendations at once, without retraining. Every product shown is read back
+//! from the database (`serve::pick`).
+//!
+//! The models (`models`), their fusion (`fusion`) and the offline evaluation (`eval`)
+//! are plain computations over dense item numbers (`data`); `tendero eval
+//! recomendaciones` runs the same code on an orders file.
+
+pub mod artifact;
+pub mod data;
+pub mod eval;
+pub mod fusion;
+pub mod linalg;
+pub mod models;
+pub mod orders_file;
+pub mod serve;
+pub mod train;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, EntityTrait, JoinType, QueryFilter, QuerySelect, RelationTrait};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::config::RecommendSettings;
+use crate::db::Db;
+use crate::db::entities::{cliente, pedido, pedido_item, producto};
+use crate::error::{Code, Coded, FieldError, INTERNAL_MESSAGE};
+use crate::retrieval::Search;
+use crate::retrieval::filters::Filters;
+use crate::retrieval::search::Mode;
+use crate::retrieval::store::ChunkKind;
+use crate::shop::pedidos::Estado as EstadoPedido;
+use data::Bought;
+use fusion::{Weights, fuse};
+use models::ModelSettings;
+use serve::{Candidate, Choice, pick};
+pub use serve::{Motivo, Recomendacion};
+use train::{TrainError, Trained};
+
+/// Results per request at most, and customers per batch at most.
+pub const MAX_K: usize = 100;
+pub const MAX_BATCH: usize = 100;
+
+/// Why a recommendation could not be given.
+#[derive(Debug, thiserror::Error)]
+pub enum RecommendError {
+    #[error("{0}")]
+    Validation(#[from] FieldError),
+    #[error("{0} no encontrado")]
+    NotFound(String),
+    #[error("otro nodo está entrenando los modelos de recomendación: reintenta en unos segundos")]
+    TrainingElsewhere,
+    #[error("{INTERNAL_MESSAGE}")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl Coded for RecommendError {
+    fn code(&self) -> Code {
+        match self {
+            Self::Validation(_) => Code::ValidationFailed,
+            Self::NotFound(_) => Code::NotFound,
+            Self::TrainingElsewhere => Code::Busy,
+            Self::Internal(_) => Code::Internal,
+        }
+    }
+
+    fn field(&self) -> Option<&'static str> {
+        match self {
+            Self::Validation(err) => Some(err.field),
+            _ => None,
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for RecommendError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        Self::Internal(err.into())
+    }
+}
+
+/// The models' settings from the `recommend` section.
+pub fn model_settings(settings: &RecommendSettings) -> ModelSettings {
+    ModelSettings {
+        half_life_days: settings.recommend_half_life_days,
+        ease_lambda: settings.recommend_ease_lambda,
+        ease_max_items: settings.recommend_ease_max_items,
+        min_support: settings.recommend_min_support,
+        ..ModelSettings::default()
+    }
+}
+
+/// What is asked of a "for you" list, already checked.
+#[derive(Clone, Debug)]
+pub struct Ask {
+    pub k: usize,
+    pub filters: Filters,
+    /// Only products the customer has not bought.
+    pub exclude_bought: bool,
+}
+
+impl Ask {
+    /// Checks `k` (1 to [`MAX_K`]) and the price range.
+    pub fn new(
+        k: Option<usize>,
+        filters: Filters,
+        exclude_bought: bool,
+    ) -> Result<Self, FieldError> {
+        let k = k.unwrap_or(10);
+        if !(1..=MAX_K).contains(&k) {
+            return Err(FieldError::new(
+                "k",
+                format!("debe estar entre 1 y {MAX_K}"),
+            ));
+        }
+        if let (Some(min), Some(max)) = (filters.precio_min, filters.precio_max)
+            && min > max
+        {
+            return Err(FieldError::new(
+                "precio_min",
+                "no puede ser mayor que precio_max",
+            ));
+        }
+        Ok(Self {
+            k,
+            filters: Filters {
+                kind: Some(ChunkKind::Producto),
+                ..filters
+            },
+            exclude_bought,
+        })
+    }
+
+    fn choice<'a>(&'a self, exclude: &'a HashSet<i64>, not_category: Option<String>) -> Choice<'a> {
+        Choice {
+            k: self.k,
+            filters: &self.filters,
+            exclude,
+            not_category,
+        }
+    }
+}
+
+/// What `GET /api/recomendaciones/estado` shows.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct EstadoRecomendaciones {
+    /// The generation serving now (none before the first training finishes).
+    pub version: Option<u64>,
+    pub entrenado_at: Option<DateTime<Utc>>,
+    /// Seconds the training took (models and, with orders enough, the evaluation).
+    pub segundos: Option<f64>,
+    pub pedidos: usize,
+    pub lineas: usize,
+    pub clientes: usize,
+    pub productos: usize,
+    /// The models trained and what each holds.
+    pub modelos: Vec<Modelo>,
+    /// Fusion weights per use, by signal name.
+    #[schema(value_type = Object)]
+    pub pesos: serde_json::Value,
+    /// The shop's own temporal evaluation (NDCG@10 and more), with orders enough.
+    #[schema(value_type = Option<Object>)]
+    pub evaluacion: Option<serde_json::Value>,
+    /// A training is running now.
+    pub entrenando: bool,
+    /// The last failed training's reason (the previous generation kept serving).
+    pub ultimo_error: Option<String>,
+}
+
+/// One trained model.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Modelo {
+    pub nombre: String,
+    pub descripcion: String,
+}
+
+/// The service: see the module docs.
+pub struct Recommender {
+    db: Db,
+    search: Arc<Search>,
+    settings: RecommendSettings,
+    current: RwLock<Option<Arc<Trained>>>,
+    training: Arc<tokio::sync::Mutex<()>>,
+    last_error: Mutex<Option<String>>,
+}
+
+impl Recommender {
+    pub fn new(db: Db, search: Arc<Search>, settings: &RecommendSettings) -> Self {
+        Self {
+            db,
+            search,
+            settings: settings.clone(),
+            current: RwLock::new(None),
+            training: Arc::new(tokio::sync::Mutex::new(())),
+            last_error: Mutex::new(None),
+        }
+    }
+
+    /// Serves the newest stored generation now (when there is one), then keeps up in
+    /// the background: it trains when nothing is stored or the newest generation is
+    /// older than `TENDERO_RECOMMEND_INTERVAL_SECS`, and loads what other nodes store.
+    /// A first training holds the training lock from this call on, so a training asked
+    /// for after it (`POST /api/recomendaciones/entrenar`) runs after it, never before.
+    pub async fn start(self: &Arc<Self>) {
+        if let Err(err) = self.refresh().await {
+            tracing::warn!(error = %crate::error::chain(err.as_ref()), "stored recommendation models not loaded");
+        }
+        // The task holds the service weakly: it ends when the server does.
+        let weak = Arc::downgrade(self);
+        let first = if self.is_trained() {
+            None
+        } else {
+            self.training.clone().try_lock_owned().ok()
+        };
+        let interval = self.settings.recommend_interval_secs;
+        let poll = Duration::from_secs(self.settings.recommend_poll_secs.max(1));
+        tokio::spawn(async move {
+            if let Some(_held) = first {
+                let Some(this) = weak.upgrade() else { return };
+                this.log_failure(this.train_locked().await);
+            }
+            loop {
+                tokio::time::sleep(poll).await;
+                let Some(this) = weak.upgrade() else { return };
+                if let Err(err) = this.refresh().await {
+                    tracing::warn!(error = %crate::error::chain(err.as_ref()), "stored recommendation models not loaded");
+                }
+                let due = match train::newest(&this.db).await {
+                    Ok(None) => true,
+                    Ok(Some((_, at))) => {
+                        interval > 0 && (chrono::Utc::now() - at).num_seconds() >= interval as i64
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "could not read the stored recommendation models");
+                        false
+                    }
+                };
+                if due {
+                    this.log_failure(this.train().await);
+                }
+            }
+        });
+    }
+
+    fn log_failure(&self, outcome: Result<u64, RecommendError>) {
+        match outcome {
+            Ok(_) | Err(RecommendError::TrainingElsewhere) => {}
+            Err(err) => {
+                tracing::warn!(error = %crate::error::chain(&err), "recommendation training failed; the previous models keep serving")
+            }
+        }
+    }
+
+    /// Trains a new generation from the orders, stores it and serves it; on failure the
+    /// current one keeps serving and the error is kept for [`Recommender::status`].
+    /// One training at a time on this node (a call during another waits for it and
+    /// trains again), and with PostgreSQL one in the cluster (`TrainingElsewhere`).
+    #[tracing::instrument(skip(self))]
+    pub async fn train(&self) -> Result<u64, RecommendError> {
+        let _one = self.training.lock().await;
+        self.train_locked().await
+    }
+
+    async fn train_locked(&self) -> Result<u64, RecommendError> {
+        let result = match train::train_and_store(&self.db, &model_settings(&self.settings)).await {
+            Ok(version) => self
+                .refresh()
+                .await
+                .map(|_| version)
+                .map_err(RecommendError::Internal),
+            Err(TrainError::Elsewhere) => Err(RecommendError::TrainingElsewhere),
+            Err(TrainError::Failed(err)) => Err(RecommendError::Internal(err)),
+        };
+        if !matches!(result, Err(RecommendError::TrainingElsewhere)) {
+            *self.last_error.lock().expect("error lock") =
+                result.as_ref().err().map(|e| crate::error::chain(e));
+        }
+        result
+    }
+
+    /// Serves the newest stored generation when it is newer than the one serving.
+    pub async fn refresh(&self) -> anyhow::Result<()> {
+        let Some((newest, _)) = train::newest(&self.db).await? else {
+            return Ok(());
+        };
+        if self.status_version().is_some_and(|v| v >= newest) {
+            return Ok(());
+        }
+        if let Some(trained) = train::load(&self.db, newest).await? {
+            let mut current = self.current.write().expect("models lock");
+            if current.as_ref().is_none_or(|c| c.version < trained.version) {
+                *current = Some(Arc::new(trained));
+            }
+        }
+        Ok(())
+    }
+
+    /// The generation serving now.
+    pub fn status_version(&self) -> Option<u64> {
+        self.trained().map(|t| t.version)
+    }
+
+    /// Whether a generation is serving.
+    pub fn is_trained(&self) -> bool {
+        self.current.read().expect("models lock").is_some()
+    }
+
+    fn trained(&self) -> Option<Arc<Trained>> {
+        self.current.read().expect("models lock").clone()
+    }
+
+    /// The products a customer bought (non-cancelled orders), oldest first, as items of
+    /// the current generation.
+    async fn history(
+        &self,
+        customer: i64,
+        trained: &Trained,
+    ) -> Result<(Vec<Bought>, HashSet<i64>), RecommendError> {
+        let rows: Vec<(i64, i64, DateTime<Utc>)> = pedido_item::Entity::find()
+            .select_only()
+            .column(pedido_item::Column::ProductoId)
+            .column(pedido::Column::Id)
+            .column(pedido::Column::CreatedAt)
+            .join(JoinType::InnerJoin, pedido_item::Relation::Pedido.def())
+            .filter(pedido::Column::ClienteId.eq(customer))
+            .filter(pedido::Column::Estado.ne(EstadoPedido::Cancelado.as_str()))
+            .into_tuple()
+            .all(self.db.conn())
+            .await?;
+        let mut rows = rows;
+        rows.sort_by_key(|&(product, order, at)| (at, order, product));
+        let bought: HashSet<i64> = rows.iter().map(|r| r.0).collect();
+        let history = rows
+            .into_iter()
+            .filter_map(|(product, order, at)| {
+                Some(Bought {
+                    item: trained.items.item(product)?,
+                    order: order as u32,
+                    at: at.timestamp(),
+                })
+            })
+            .collect();
+        Ok((history, bought))
+    }
+
+    async fn require_customer(&self, id: i64) -> Result<(), RecommendError> {
+        cliente::Entity::find_by_id(id)
+            .one(self.db.conn())
+            .await?
+            .map(|_| ())
+            .ok_or_else(|| RecommendError::NotFound(format!("cliente {id}")))
+    }
+
+    async fn require_product(&self, id: i64) -> Result<producto::Model, RecommendError> {
+        producto::Entity::find_by_id(id)
+            .one(self.db.conn())
+            .await?
+            .filter(|p| p.eliminado_at.is_none())
+            .ok_or_else(|| RecommendError::NotFound(format!("producto {id}")))
+    }
+
+    /// "For you": the customer's own products again (unless excluded), what customers
+    /// like them bought, the shop's popular products for the rest.
+    #[tracing::instrument(skip(self, ask))]
+    pub async fn for_customer(
+        &self,
+        customer: i64,
+        ask: &Ask,
+    ) -> Result<Vec<Recomendacion>, RecommendError> {
+        self.require_customer(customer).await?;
+        let Some(trained) = self.trained() else {
+            return Ok(pick(&self.db, &[], &ask.choice(&HashSet::new(), None)).await?);
+        };
+        let (history, bought) = self.history(customer, &trained).await?;
+        let weights = if ask.exclude_bought {
+            trained.summary.uses.nuevos
+        } else {
+            trained.summary.uses.para_ti
+        };
+        let ranking = rank_for(&trained, &history, &weights, ask.exclude_bought);
+        let exclude = if ask.exclude_bought {
+            bought
+        } else {
+            HashSet::new()
+        };
+        Ok(pick(&self.db, &ranking, &ask.choice(&exclude, None)).await?)
+    }
+
+    /// For a visitor without an account: what goes with the products of their
+    /// conversation (asked about, shown, clicked), those products left out.
+    #[tracing::instrument(skip(self, ask))]
+    pub async fn for_products(
+        &self,
+        products: &[i64],
+        ask: &Ask,
+    ) -> Result<Vec<Recomendacion>, RecommendError> {
+        let seen: HashSet<i64> = products.iter().copied().collect();
+        let Some(trained) = self.trained() else {
+            return Ok(pick(&self.db, &[], &ask.choice(&seen, None)).await?);
+        };
+        let now = trained.models.now;
+        let history: Vec<Bought> = products
+            .iter()
+            .filter_map(|&p| {
+                Some(Bought {
+                    item: trained.items.item(p)?,
+                    order: 0,
+                    at: now,
+                })
+            })
+            .collect();
+        let ranking = rank_for(&trained, &history, &trained.summary.uses.nuevos, true);
+        Ok(pick(&self.db, &ranking, &ask.choice(&seen, None)).await?)
+    }
+
+    /// Products bought in the same orders as `product` (confidence among pairs with lift
+    /// above 1 and enough orders), then those bought by the same customers, then the
+    /// popular ones of other categories.
+    #[tracing::instrument(skip(self, ask))]
+    pub async fn complements(
+        &self,
+        product: i64,
+        ask: &Ask,
+    ) -> Result<Vec<Recomendacion>, RecommendError> {
+        let row = self.require_product(product).await?;
+        let mut ranking = Vec::new();
+        if let Some(trained) = self.trained()
+            && let Some(item) = trained.items.item(product)
+        {
+            for &(other, score) in trained.models.together.of(item) {
+                ranking.push(Candidate {
+                    product: trained.items.products[other as usize],
+                    score,
+                    motivo: Motivo::CompradosJuntos,
+                });
+            }
+            for &(other, score) in trained.models.knn.of(item) {
+                ranking.push(Candidate {
+                    product: trained.items.products[other as usize],
+                    score: score * 0.5,
+                    motivo: Motivo::MismosClientes,
+                });
+            }
+            append_popular(&trained, &mut ranking);
+        }
+        // A complement is something else: a second drill is not what goes with a drill
+        // (unless the caller asks for that category).
+        let not_category = ask
+            .filters
+            .categoria
+            .is_none()
+            .then(|| crate::text::fold(&row.categoria));
+        Ok(pick(
+            &self.db,
+            &ranking,
+            &ask.choice(&HashSet::from([product]), not_category),
+        )
+        .await?)
+    }
+
+    /// Products bought by the same customers as `product`, and products whose text is
+    /// close to its own (what serves a product nobody has bought yet).
+    #[tracing::instrument(skip(self, ask))]
+    pub async fn similar(
+        &self,
+        product: i64,
+        ask: &Ask,
+    ) -> Result<Vec<Recomendacion>, RecommendError> {
+        let row = self.require_product(product).await?;
+        let text = format!("{} {}", row.nombre, row.categoria);
+        let (_, hits) = self
+            .search
+            .products(
+                &text,
+                Mode::Hybrid,
+                &ask.filters,
+                (ask.k * 3).min(MAX_K) + 1,
+            )
+            .await
+            .map_err(RecommendError::Internal)?;
+        let mut ranking: Vec<Candidate> = Vec::new();
+        let content: Vec<(i64, f32)> = hits
+            .iter()
+            .filter(|h| h.producto.id != product)
+            .map(|h| (h.producto.id, h.score))
+            .collect();
+        let content_max = content
+            .iter()
+            .map(|c| c.1)
+            .fold(0.0f32, f32::max)
+            .max(f32::MIN_POSITIVE);
+        let mut collaborative: Vec<(i64, f32)> = Vec::new();
+        if let Some(trained) = self.trained()
+            && let Some(item) = trained.items.item(product)
+        {
+            collaborative = trained
+                .models
+                .knn
+                .of(item)
+                .iter()
+                .map(|&(o, s)| (trained.items.products[o as usize], s))
+                .collect();
+        }
+        let collab_max = collaborative
+            .iter()
+            .map(|c| c.1)
+            .fold(0.0f32, f32::max)
+            .max(f32::MIN_POSITIVE);
+        let mut scores: std::collections::HashMap<i64, (f32, Motivo)> =
+            std::collections::HashMap::new();
+        for (id, s) in content {
+            scores.insert(id, (s / content_max, Motivo::Parecido));
+        }
+        for (id, s) in collaborative {
+            let entry = scores.entry(id).or_insert((0.0, Motivo::MismosClientes));
+            let collab = s / collab_max;
+            if collab >= entry.0 {
+                entry.1 = Motivo::MismosClientes;
+            }
+            entry.0 += collab;
+        }
+        ranking.extend(
+            scores
+                .into_iter()
+                .map(|(product, (score, motivo))| Candidate {
+                    product,
+                    score,
+                    motivo,
+                }),
+        );
+        ranking.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.product.cmp(&b.product)));
+        Ok(pick(
+            &self.db,
+            &ranking,
+            &ask.choice(&HashSet::from([product]), None),
+        )
+        .await?)
+    }
+
+    /// The current generation, its data and its evaluation.
+    pub fn status(&self) -> EstadoRecomendaciones {
+        let trained = self.trained();
+        let entrenando = self.training.try_lock().is_err();
+        let ultimo_error = self.last_error.lock().expect("error lock").clone();
+        let Some(t) = trained else {
+            return EstadoRecomendaciones {
+                version: None,
+                entrenado_at: None,
+                segundos: None,
+                pedidos: 0,
+                lineas: 0,
+                clientes: 0,
+                productos: 0,
+                modelos: Vec::new(),
+                pesos: serde_json::Value::Null,
+                evaluacion: None,
+                entrenando,
+                ultimo_error,
+            };
+        };
+        let describe = |w: &Weights| {
+            serde_json::Value::Object(
+                models::SIGNALS
+                    .iter()
+                    .zip(w.0)
+                    .map(|(name, weight)| ((*name).to_owned(), serde_json::json!(weight)))
+                    .collect(),
+            )
+        };
+        let ease_items = t.models.ease.as_ref().map_or(0, |e| e.items.len());
+        let pairs: usize = t.models.together.lists.iter().map(Vec::len).sum();
+        EstadoRecomendaciones {
+            version: Some(t.version),
+            entrenado_at: Some(t.trained_at),
+            segundos: Some(t.summary.seconds),
+            pedidos: t.summary.orders,
+            lineas: t.summary.lines,
+            clientes: t.summary.customers,
+            productos: t.items.items(),
+            modelos: vec![
+                Modelo {
+                    nombre: "popularidad".into(),
+                    descripcion: format!(
+                        "clientes distintos en los últimos {} días",
+                        t.models.settings.popularity_days
+                    ),
+                },
+                Modelo {
+                    nombre: "recompra".into(),
+                    descripcion: format!(
+                        "productos del propio cliente, vida media {} días",
+                        t.models.settings.half_life_days
+                    ),
+                },
+                Modelo {
+                    nombre: "item-knn".into(),
+                    descripcion: format!(
+                        "coseno entre productos por clientes, {} vecinos",
+                        t.models.settings.neighbours
+                    ),
+                },
+                Modelo {
+                    nombre: "ease".into(),
+                    descripcion: format!(
+                        "{ease_items} productos, lambda {}",
+                        t.models.settings.ease_lambda
+                    ),
+                },
+                Modelo {
+                    nombre: "comprados_juntos".into(),
+                    descripcion: format!(
+                        "{pairs} pares con lift > 1 y soporte ≥ {}",
+                        t.models.settings.min_support
+                    ),
+                },
+            ],
+            pesos: serde_json::json!({ "para_ti": describe(&t.summary.uses.para_ti), "nuevos": describe(&t.summary.uses.nuevos) }),
+            evaluacion: t.summary.evaluation.clone(),
+            entrenando,
+            ultimo_error,
+        }
+    }
+}
+
+/// The fused ranking of every item for a history; own items skipped when asked.
+fn rank_for(
+    trained: &Trained,
+    history: &[Bought],
+    weights: &Weights,
+    exclude_bought: bool,
+) -> Vec<Candidate> {
+    let signals = trained.models.signals(history);
+    let mut fused = Vec::new();
+    fuse(&signals, weights, &mut fused);
+    let own: HashSet<u32> = history.iter().map(|b| b.item).collect();
+    let mut ranked: Vec<usize> = (0..fused.len())
+        .filter(|&i| !(exclude_bought && own.contains(&(i as u32))))
+        .collect();
+    ranked.sort_by(|&a, &b| fused[b].total_cmp(&fused[a]).then(a.cmp(&b)));
+    ranked
+        .into_iter()
+        .map(|i| {
+            let motivo = if signals.repurchase[i] > 0.0 && weights.0[0] > 0.0 {
+                Motivo::Recompra
+            } else if signals.ease[i] > 0.0 || signals.knn[i] > 0.0 {
+                Motivo::ParaTi
+            } else {
+                Motivo::Popular
+            };
+            Candidate {
+                product: trained.items.products[i],
+                score: fused[i],
+                motivo,
+            }
+        })
+        .collect()
+}
+
+/// Every item by popularity, after what the ranking already has.
+fn append_popular(trained: &Trained, ranking: &mut Vec<Candidate>) {
+    let popularity = &trained.models.popularity;
+    let mut ranked: Vec<usize> = (0..popularity.len()).collect();
+    ranked.sort_by(|&a, &b| popularity[b].total_cmp(&popularity[a]).then(a.cmp(&b)));
+    let max = trained
+        .models
+        .popularity
+        .iter()
+        .copied()
+        .fold(0.0f32, f32::max)
+        .max(f32::MIN_POSITIVE);
+    ranking.extend(ranked.into_iter().map(|item| Candidate {
+        product: trained.items.products[item],
+        score: 0.01 * popularity[item] / max,
+        motivo: Motivo::Popular,
+    }));
+}

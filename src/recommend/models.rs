@@ -1,0 +1,510 @@
+//! The trained models and what each says about a customer.
+//!
+//! - **popularity**: distinct customers per product over a recent window (all time
+//!   breaks ties): the cold-start answer and the baseline;
+//! - **repurchase**: the customer's own products, recent purchases weighing more (no
+//!   training: it is read from the history);
+//! - **item-kNN**: cosine between products over the customers who bought them, the
+//!   nearest neighbours of each kept;
+//! - **EASE**: the closed-form item-item model `B = I − P·diag(1/diag P)`,
+//!   `P = (XᵀX + λI)⁻¹`, over the products most customers bought (at most
+//!   `ease_max_items`: the matrix is dense);
+//! - **bought together**: products in the same order, scored by confidence among the
+//!   pairs whose lift is above 1 and whose support reaches `min_support`, so that one
+//!   shared basket is not served as a rule.
+//!
+//! Every score is computed over dense item indices (`data::Dataset`).
+
+use rayon::prelude::*;
+
+use super::data::{Bought, Dataset, History};
+use super::linalg::{NotPositiveDefinite, invert_spd};
+
+const SECONDS_PER_DAY: f32 = 86_400.0;
+
+/// How the models are trained; the defaults are the ones chosen on Online Retail's
+/// validation split (docs/recommendations.md).
+#[derive(Clone, Debug)]
+pub struct ModelSettings {
+    /// Days after which a purchase counts half for repurchase and recency.
+    pub half_life_days: f32,
+    /// The window popularity counts customers over.
+    pub popularity_days: i64,
+    /// EASE's regularisation.
+    pub ease_lambda: f64,
+    /// EASE keeps the products most customers bought, up to this many.
+    pub ease_max_items: usize,
+    /// Neighbours kept per product (item-kNN and bought together).
+    pub neighbours: usize,
+    /// Orders two products must share before they are "bought together".
+    pub min_support: u32,
+}
+
+impl Default for ModelSettings {
+    fn default() -> Self {
+        Self {
+            half_life_days: 365.0,
+            popularity_days: 30,
+            ease_lambda: 200.0,
+            ease_max_items: 4_000,
+            neighbours: 100,
+            min_support: 3,
+        }
+    }
+}
+
+/// Each product's nearest products with a score, best first.
+#[derive(Clone, Debug, Default)]
+pub struct Neighbours {
+    pub lists: Vec<Vec<(u32, f32)>>,
+}
+
+impl Neighbours {
+    /// The neighbours of `item` (none for an unknown one).
+    pub fn of(&self, item: u32) -> &[(u32, f32)] {
+        self.lists
+            .get(item as usize)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+}
+
+/// EASE's weights over the products it keeps.
+#[derive(Clone, Debug)]
+pub struct Ease {
+    /// Model row → item.
+    pub items: Vec<u32>,
+    /// Item → model row (`u32::MAX` when the item is not in the model).
+    pub row_of: Vec<u32>,
+    /// `items.len()`² weights, row-major, f32.
+    pub weights: Vec<f32>,
+}
+
+impl Ease {
+    /// Adds `weight × B[j, ·]` for every history item `j` into `out` (item-indexed).
+    fn score(&self, history: &[(u32, f32)], out: &mut [f32]) {
+        let m = self.items.len();
+        let mut acc = vec![0.0f32; m];
+        for &(item, weight) in history {
+            let Some(&row) = self.row_of.get(item as usize) else {
+                continue;
+            };
+            if row == u32::MAX {
+                continue;
+            }
+            let b = &self.weights[row as usize * m..(row as usize + 1) * m];
+            for (a, w) in acc.iter_mut().zip(b) {
+                *a += weight * w;
+            }
+        }
+        for (row, &item) in self.items.iter().enumerate() {
+            out[item as usize] = acc[row];
+        }
+    }
+}
+
+/// Every trained model, over one dataset's item numbering.
+#[derive(Clone, Debug)]
+pub struct Models {
+    pub items: usize,
+    pub settings: ModelSettings,
+    /// The time recency is measured from.
+    pub now: i64,
+    pub popularity: Vec<f32>,
+    pub knn: Neighbours,
+    pub ease: Option<Ease>,
+    pub together: Neighbours,
+}
+
+/// What each model scores for one customer, item-indexed, each scaled to a maximum of 1.
+#[derive(Clone, Debug)]
+pub struct Signals {
+    pub repurchase: Vec<f32>,
+    pub ease: Vec<f32>,
+    pub knn: Vec<f32>,
+    pub popularity: Vec<f32>,
+}
+
+/// The signals' names, in the order [`Signals::get`] and the fusion weights use.
+pub const SIGNALS: [&str; 4] = ["repurchase", "ease", "knn", "popularity"];
+
+impl Signals {
+    pub fn get(&self, signal: usize) -> &[f32] {
+        match signal {
+            0 => &self.repurchase,
+            1 => &self.ease,
+            2 => &self.knn,
+            _ => &self.popularity,
+        }
+    }
+}
+
+impl Models {
+    /// Trains every model on `data`.
+    pub fn train(data: &Dataset, settings: &ModelSettings) -> Result<Self, NotPositiveDefinite> {
+        let items = data.items();
+        let customers_of = customers_of(data);
+        let popularity = popularity(data, settings);
+        let (knn, ease) = collaborative(data, &customers_of, settings)?;
+        let together = bought_together(data, settings);
+        Ok(Self {
+            items,
+            settings: settings.clone(),
+            now: data.now,
+            popularity,
+            knn,
+            ease,
+            together,
+        })
+    }
+
+    /// The same models with other recency settings (popularity recounted; the
+    /// collaborative models, which do not depend on them, kept).
+    pub fn with_recency(&self, data: &Dataset, half_life_days: f32, popularity_days: i64) -> Self {
+        let settings = ModelSettings {
+            half_life_days,
+            popularity_days,
+            ..self.settings.clone()
+        };
+        Self {
+            popularity: popularity(data, &settings),
+            settings,
+            ..self.clone()
+        }
+    }
+
+    /// The recency weight of a purchase at `at`.
+    pub fn decay(&self, at: i64) -> f32 {
+        let days = (self.now - at).max(0) as f32 / SECONDS_PER_DAY;
+        0.5f32.powf(days / self.settings.half_life_days)
+    }
+
+    /// Each history item once, with the weight of its most recent purchase.
+    fn weighted(&self, history: History<'_>) -> Vec<(u32, f32)> {
+        let mut latest: Vec<(u32, f32)> = Vec::with_capacity(history.len());
+        let mut seen = std::collections::HashMap::with_capacity(history.len());
+        for bought in history.iter().rev() {
+            if (bought.item as usize) >= self.items {
+                continue;
+            }
+            seen.entry(bought.item).or_insert_with(|| {
+                latest.push((bought.item, self.decay(bought.at)));
+            });
+        }
+        latest
+    }
+
+    /// Every model's scores for a customer with `history`.
+    pub fn signals(&self, history: History<'_>) -> Signals {
+        let n = self.items;
+        let mut repurchase = vec![0.0f32; n];
+        for Bought { item, at, .. } in history {
+            if let Some(r) = repurchase.get_mut(*item as usize) {
+                *r += self.decay(*at);
+            }
+        }
+        let weighted = self.weighted(history);
+        let mut ease = vec![0.0f32; n];
+        if let Some(model) = &self.ease {
+            model.score(&weighted, &mut ease);
+        }
+        let mut knn = vec![0.0f32; n];
+        for &(item, weight) in &weighted {
+            for &(other, similarity) in self.knn.of(item) {
+                knn[other as usize] += weight * similarity;
+            }
+        }
+        let mut signals = Signals {
+            repurchase,
+            ease,
+            knn,
+            popularity: self.popularity.clone(),
+        };
+        for v in [
+            &mut signals.repurchase,
+            &mut signals.ease,
+            &mut signals.knn,
+            &mut signals.popularity,
+        ] {
+            scale_to_one(v);
+        }
+        signals
+    }
+}
+
+/// Scales the positive part of `v` so its maximum is 1 (negatives become 0).
+fn scale_to_one(v: &mut [f32]) {
+    let max = v.iter().copied().fold(0.0f32, f32::max);
+    if max > 0.0 {
+        let inv = 1.0 / max;
+        for x in v.iter_mut() {
+            *x = (*x * inv).max(0.0);
+        }
+    } else {
+        v.iter_mut().for_each(|x| *x = 0.0);
+    }
+}
+
+/// Per item, the customers who bought it (each once).
+fn customers_of(data: &Dataset) -> Vec<Vec<u32>> {
+    let mut lists = vec![Vec::new(); data.items()];
+    for (u, history) in data.histories.iter().enumerate() {
+        for bought in history {
+            let list: &mut Vec<u32> = &mut lists[bought.item as usize];
+            if list.last() != Some(&(u as u32)) {
+                list.push(u as u32);
+            }
+        }
+    }
+    for list in &mut lists {
+        list.sort_unstable();
+        list.dedup();
+    }
+    lists
+}
+
+fn popularity(data: &Dataset, settings: &ModelSettings) -> Vec<f32> {
+    let since = data.now - settings.popularity_days * 86_400;
+    let mut recent = vec![0.0f32; data.items()];
+    let mut all = vec![0.0f32; data.items()];
+    for history in &data.histories {
+        let mut seen_recent = std::collections::HashSet::new();
+        let mut seen = std::collections::HashSet::new();
+        for bought in history {
+            if seen.insert(bought.item) {
+                all[bought.item as usize] += 1.0;
+            }
+            if bought.at >= since && seen_recent.insert(bought.item) {
+                recent[bought.item as usize] += 1.0;
+            }
+        }
+    }
+    recent.iter().zip(&all).map(|(r, a)| r + 0.01 * a).collect()
+}
+
+/// Item-kNN (cosine over customers) and EASE, both from the one co-occurrence matrix.
+fn collaborative(
+    data: &Dataset,
+    customers_of: &[Vec<u32>],
+    settings: &ModelSettings,
+) -> Result<(Neighbours, Option<Ease>), NotPositiveDefinite> {
+    let n = data.items();
+    let items_of: Vec<Vec<u32>> = data
+        .histories
+        .iter()
+        .map(|h| {
+            let mut items: Vec<u32> = h.iter().map(|b| b.item).collect();
+            items.sort_unstable();
+            items.dedup();
+            items
+        })
+        .collect();
+    // Item-kNN over every item, one row of co-occurrences at a time.
+    let counts: Vec<f32> = customers_of.iter().map(|c| c.len() as f32).collect();
+    let knn_lists: Vec<Vec<(u32, f32)>> = (0..n)
+        .into_par_iter()
+        .map_init(
+            || vec![0u32; n],
+            |row, i| {
+                let mut touched = Vec::new();
+                for &u in &customers_of[i] {
+                    for &j in &items_of[u as usize] {
+                        if row[j as usize] == 0 {
+                            touched.push(j);
+                        }
+                        row[j as usize] += 1;
+                    }
+                }
+                let mut list: Vec<(u32, f32)> = touched
+                    .iter()
+                    .filter(|&&j| j as usize != i)
+                    .map(|&j| {
+                        (
+                            j,
+                            row[j as usize] as f32 / (counts[i] * counts[j as usize]).sqrt(),
+                        )
+                    })
+                    .collect();
+                for &j in &touched {
+                    row[j as usize] = 0;
+                }
+                top(&mut list, settings.neighbours);
+                list
+            },
+        )
+        .collect();
+    let knn = Neighbours { lists: knn_lists };
+
+    // EASE over the items most customers bought.
+    let mut ranked: Vec<u32> = (0..n as u32)
+        .filter(|&i| counts[i as usize] > 0.0)
+        .collect();
+    ranked.sort_by(|&a, &b| {
+        counts[b as usize]
+            .total_cmp(&counts[a as usize])
+            .then(a.cmp(&b))
+    });
+    ranked.truncate(settings.ease_max_items);
+    if ranked.is_empty() {
+        return Ok((knn, None));
+    }
+    ranked.sort_unstable();
+    let m = ranked.len();
+    let mut row_of = vec![u32::MAX; n];
+    for (row, &item) in ranked.iter().enumerate() {
+        row_of[item as usize] = row as u32;
+    }
+    let mut gram = vec![0.0f64; m * m];
+    gram.par_chunks_mut(m).enumerate().for_each(|(r, out)| {
+        let i = ranked[r] as usize;
+        for &u in &customers_of[i] {
+            for &j in &items_of[u as usize] {
+                let c = row_of[j as usize];
+                if c != u32::MAX {
+                    out[c as usize] += 1.0;
+                }
+            }
+        }
+    });
+    for r in 0..m {
+        gram[r * m + r] += settings.ease_lambda;
+    }
+    invert_spd(&mut gram, m)?;
+    let diagonal: Vec<f64> = (0..m).map(|r| gram[r * m + r]).collect();
+    let weights: Vec<f32> = gram
+        .par_chunks(m)
+        .enumerate()
+        .flat_map_iter(|(r, row)| {
+            let diagonal = &diagonal;
+            row.iter().enumerate().map(move |(c, &p)| {
+                if r == c {
+                    0.0
+                } else {
+                    (-p / diagonal[c]) as f32
+                }
+            })
+        })
+        .collect();
+    Ok((
+        knn,
+        Some(Ease {
+            items: ranked,
+            row_of,
+            weights,
+        }),
+    ))
+}
+
+/// Pairs of products in the same order: per product, the others by confidence, among
+/// those with lift above 1 and at least `min_support` shared orders.
+fn bought_together(data: &Dataset, settings: &ModelSettings) -> Neighbours {
+    let n = data.items();
+    let mut orders_of = vec![Vec::new(); n];
+    for (o, basket) in data.baskets.iter().enumerate() {
+        for &item in basket {
+            orders_of[item as usize].push(o as u32);
+        }
+    }
+    let orders = data.baskets.len().max(1) as f32;
+    let lists = (0..n)
+        .into_par_iter()
+        .map_init(
+            || vec![0u32; n],
+            |row, i| {
+                let mut touched = Vec::new();
+                for &o in &orders_of[i] {
+                    for &j in &data.baskets[o as usize] {
+                        if row[j as usize] == 0 {
+                            touched.push(j);
+                        }
+                        row[j as usize] += 1;
+                    }
+                }
+                let count_i = orders_of[i].len() as f32;
+                let mut list: Vec<(u32, f32)> = touched
+                    .iter()
+                    .filter(|&&j| j as usize != i && row[j as usize] >= settings.min_support)
+                    .filter_map(|&j| {
+                        let support = row[j as usize] as f32;
+                        let count_j = orders_of[j as usize].len() as f32;
+                        let lift = support * orders / (count_i * count_j);
+                        (lift > 1.0).then_some((j, support / count_i))
+                    })
+                    .collect();
+                for &j in &touched {
+                    row[j as usize] = 0;
+                }
+                top(&mut list, settings.neighbours);
+                list
+            },
+        )
+        .collect();
+    Neighbours { lists }
+}
+
+/// Keeps the `k` best-scored entries, best first (ties by index).
+pub fn top(list: &mut Vec<(u32, f32)>, k: usize) {
+    list.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    list.truncate(k);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::data::Purchase;
+    use super::*;
+
+    const DAY: i64 = 86_400;
+
+    /// Drills are bought with bits, hammers with nails; everyone buys tape.
+    fn shop() -> Dataset {
+        let mut purchases = Vec::new();
+        let mut order = 0;
+        let mut buy = |customer: i64, products: &[i64], day: i64| {
+            order += 1;
+            for &product in products {
+                purchases.push(Purchase {
+                    customer,
+                    product,
+                    order,
+                    at: day * DAY,
+                });
+            }
+        };
+        for c in 0..6 {
+            buy(c, &[1, 2, 9], c);
+        }
+        for c in 6..12 {
+            buy(c, &[3, 4, 9], c);
+        }
+        buy(12, &[1], 20);
+        Dataset::new(&purchases, &[])
+    }
+
+    #[test]
+    fn complements_follow_shared_orders_and_skip_noise() {
+        let data = shop();
+        let models = Models::train(&data, &ModelSettings::default()).unwrap();
+        let drill = data.item(1).unwrap();
+        let bits = data.item(2).unwrap();
+        let hammer = data.item(3).unwrap();
+        let complements: Vec<u32> = models.together.of(drill).iter().map(|e| e.0).collect();
+        assert_eq!(complements.first(), Some(&bits));
+        assert!(!complements.contains(&hammer));
+        // Tape is in every order: its lift is 1, so it is nobody's complement.
+        let tape = data.item(9).unwrap();
+        assert!(!complements.contains(&tape));
+    }
+
+    #[test]
+    fn a_drill_buyer_is_offered_bits_before_anything_else_new() {
+        let data = shop();
+        let models = Models::train(&data, &ModelSettings::default()).unwrap();
+        let customer = data.customer(12).unwrap() as usize;
+        let signals = models.signals(&data.histories[customer]);
+        let bits = data.item(2).unwrap() as usize;
+        let hammer = data.item(3).unwrap() as usize;
+        assert!(signals.ease[bits] > signals.ease[hammer]);
+        assert!(signals.knn[bits] > signals.knn[hammer]);
+        assert_eq!(signals.repurchase[data.item(1).unwrap() as usize], 1.0);
+    }
+}

@@ -1,0 +1,587 @@
+//! Recommendations over REST: complements and "for you" from a known order history,
+//! filters that never leak, an order that changes the list at once, bad input refused,
+//! and a failed training that leaves the previous models serving.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_with};
+use crate::on_every_backend;
+
+on_every_backend!(
+    a_known_history_gives_the_expected_recommendations,
+    filters_never_leak_and_bad_input_is_refused,
+    a_failed_training_leaves_the_previous_models_serving,
+    the_agent_recommends_in_the_chat,
+    a_generation_survives_a_restart_and_one_trained_by_the_cli_is_served
+);
+
+/// The shop: drills are bought with bits, hammers with nails.
+pub struct Shop {
+    pub taladro: i64,
+    pub brocas: i64,
+    pub martillo: i64,
+    pub clavos: i64,
+    pub guantes: i64,
+    /// Bought a drill only.
+    pub nuevo: i64,
+    /// Never ordered.
+    pub sin_pedidos: i64,
+}
+
+async fn product(app: &TestApp, sku: &str, nombre: &str, categoria: &str, precio: &str) -> i64 {
+    app.post(
+        "/api/productos",
+        &app.admin,
+        json!({"sku": sku, "nombre": nombre, "categoria": categoria, "precio": precio, "stock": 100}),
+    )
+    .await
+    .expect(201)["id"]
+        .as_i64()
+        .unwrap()
+}
+
+async fn order(app: &TestApp, cliente: i64, productos: &[i64]) {
+    let items: Vec<Value> = productos
+        .iter()
+        .map(|p| json!({"producto_id": p, "cantidad": 1}))
+        .collect();
+    app.post(
+        "/api/pedidos",
+        &app.admin,
+        json!({"cliente_id": cliente, "items": items}),
+    )
+    .await
+    .expect(201);
+}
+
+async fn customer(app: &TestApp, n: usize) -> i64 {
+    app.new_cliente(&format!("Cliente {n}"), &format!("c{n}@correo.co"))
+        .await["id"]
+        .as_i64()
+        .unwrap()
+}
+
+pub async fn shop(app: &TestApp) -> Shop {
+    let taladro = product(app, "TAL-1", "Taladro percutor", "Herramientas", "250000").await;
+    let brocas = product(app, "BRO-1", "Brocas para concreto", "Accesorios", "30000").await;
+    let martillo = product(app, "MAR-1", "Martillo de uña", "Herramientas", "45000").await;
+    let clavos = product(app, "CLA-1", "Clavos de acero", "Fijaciones", "8000").await;
+    let guantes = product(app, "GUA-1", "Guantes de carnaza", "Seguridad", "12000").await;
+    for n in 0..6 {
+        let c = customer(app, n).await;
+        order(app, c, &[taladro, brocas]).await;
+    }
+    for n in 6..10 {
+        let c = customer(app, n).await;
+        order(app, c, &[martillo, clavos]).await;
+    }
+    let nuevo = customer(app, 10).await;
+    order(app, nuevo, &[taladro]).await;
+    let sin_pedidos = customer(app, 11).await;
+    Shop {
+        taladro,
+        brocas,
+        martillo,
+        clavos,
+        guantes,
+        nuevo,
+        sin_pedidos,
+    }
+}
+
+pub async fn train(app: &TestApp) -> Value {
+    let reply = app
+        .post("/api/recomendaciones/entrenar", &app.admin, json!({}))
+        .await;
+    if reply.status != 200 {
+        let estado = app.get("/api/recomendaciones/estado", &app.admin).await;
+        panic!("training failed: {}; state: {}", reply.text, estado.text);
+    }
+    reply.body
+}
+
+/// The ids of a list, in order, and the reply.
+async fn list(app: &TestApp, path: &str) -> (Vec<i64>, Value) {
+    let reply = app
+        .call(Method::GET, path, Some(&app.admin), None)
+        .await
+        .expect(200);
+    let ids = reply["recomendaciones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["producto"]["id"].as_i64().unwrap())
+        .collect();
+    (ids, reply)
+}
+
+fn motivo(reply: &Value, id: i64) -> String {
+    reply["recomendaciones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["producto"]["id"] == id)
+        .map(|r| r["motivo"].as_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+async fn a_known_history_gives_the_expected_recommendations(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let s = shop(&app).await;
+    let estado = train(&app).await;
+    assert_eq!(estado["pedidos"], 11, "{estado}");
+    assert_eq!(estado["clientes"], 11, "{estado}");
+    assert_eq!(estado["modelos"].as_array().unwrap().len(), 5, "{estado}");
+    let version = estado["version"].as_u64().unwrap();
+
+    // Complements: the bits go with the drill; the drill itself and other tools do not.
+    let (ids, reply) = list(
+        &app,
+        &format!("/api/productos/{}/complementos?k=4", s.taladro),
+    )
+    .await;
+    assert_eq!(ids.first(), Some(&s.brocas), "{reply}");
+    assert_eq!(motivo(&reply, s.brocas), "comprados_juntos");
+    assert!(
+        !ids.contains(&s.taladro) && !ids.contains(&s.martillo),
+        "{reply}"
+    );
+    for other in [s.clavos, s.guantes] {
+        assert_ne!(motivo(&reply, other), "comprados_juntos", "{reply}");
+    }
+    assert_eq!(reply["version"].as_u64(), Some(version));
+    // Public, like search: no token needed.
+    let public = app
+        .call(
+            Method::GET,
+            &format!("/api/productos/{}/complementos", s.taladro),
+            None,
+            None,
+        )
+        .await;
+    public.expect(200);
+
+    // Similar: bought by the same customers.
+    let (ids, reply) = list(&app, &format!("/api/productos/{}/similares", s.martillo)).await;
+    assert!(!ids.contains(&s.martillo), "{reply}");
+    assert_eq!(motivo(&reply, s.clavos), "mismos_clientes", "{reply}");
+
+    // For you: the drill buyer gets the bits first among new products, and the drill
+    // again first when own products count.
+    let path = format!(
+        "/api/clientes/{}/recomendaciones?excluir_comprados=true&k=3",
+        s.nuevo
+    );
+    let (ids, reply) = list(&app, &path).await;
+    assert_eq!(ids.first(), Some(&s.brocas), "{reply}");
+    assert!(!ids.contains(&s.taladro), "{reply}");
+    let (ids, reply) = list(
+        &app,
+        &format!("/api/clientes/{}/recomendaciones?k=3", s.nuevo),
+    )
+    .await;
+    assert_eq!(ids.first(), Some(&s.taladro), "{reply}");
+    assert_eq!(motivo(&reply, s.taladro), "recompra");
+
+    // A customer with no orders gets the popular products; an order changes the list
+    // at once, without training again.
+    let path = format!(
+        "/api/clientes/{}/recomendaciones?excluir_comprados=true&k=2",
+        s.sin_pedidos
+    );
+    let (before, reply) = list(&app, &path).await;
+    assert_eq!(before.len(), 2, "{reply}");
+    assert!(
+        reply["recomendaciones"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["motivo"] == "popular"),
+        "{reply}"
+    );
+    order(&app, s.sin_pedidos, &[s.martillo]).await;
+    let (after, reply) = list(&app, &path).await;
+    assert_eq!(after.first(), Some(&s.clavos), "{reply}");
+    assert!(!after.contains(&s.martillo), "{reply}");
+    assert_eq!(
+        reply["version"].as_u64(),
+        Some(version),
+        "no training happened"
+    );
+
+    // A batch gives each customer's list, in the order asked.
+    let batch = app
+        .post(
+            "/api/recomendaciones/lote",
+            &app.admin,
+            json!({"cliente_ids": [s.nuevo, s.sin_pedidos], "k": 2, "filtros": {"excluir_comprados": true}}),
+        )
+        .await
+        .expect(200);
+    let results = batch["resultados"].as_array().unwrap();
+    assert_eq!(results.len(), 2);
+    assert_eq!(results[0]["cliente_id"], s.nuevo);
+    assert_eq!(results[0]["recomendaciones"][0]["producto"]["id"], s.brocas);
+    assert_eq!(results[1]["recomendaciones"][0]["producto"]["id"], s.clavos);
+
+    let estado = app
+        .get("/api/recomendaciones/estado", &app.admin)
+        .await
+        .expect(200);
+    assert_eq!(estado["version"].as_u64(), Some(version));
+    assert!(estado["ultimo_error"].is_null(), "{estado}");
+}
+
+async fn filters_never_leak_and_bad_input_is_refused(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let s = shop(&app).await;
+    train(&app).await;
+    let base = format!("/api/clientes/{}/recomendaciones", s.nuevo);
+
+    // Out of stock: left out unless asked for.
+    app.patch(
+        &format!("/api/productos/{}", s.brocas),
+        &app.admin,
+        json!({"stock": 0}),
+    )
+    .await
+    .expect(200);
+    let (ids, reply) = list(&app, &format!("{base}?excluir_comprados=true&k=10")).await;
+    assert!(!ids.contains(&s.brocas), "{reply}");
+    assert_eq!(ids.len(), 3, "every other product with stock: {reply}");
+    let (ids, _) = list(
+        &app,
+        &format!("{base}?excluir_comprados=true&en_stock=false&k=1"),
+    )
+    .await;
+    assert_eq!(ids, vec![s.brocas]);
+
+    // Inactive: never.
+    app.patch(
+        &format!("/api/productos/{}", s.brocas),
+        &app.admin,
+        json!({"stock": 5, "activo": false}),
+    )
+    .await
+    .expect(200);
+    let (ids, reply) = list(&app, &format!("{base}?en_stock=false&k=10")).await;
+    assert!(!ids.contains(&s.brocas), "{reply}");
+
+    // Category and price: every result passes, and k results come whenever k pass.
+    let (ids, reply) = list(&app, &format!("{base}?categoria=fijaciones&k=5")).await;
+    assert_eq!(ids, vec![s.clavos], "{reply}");
+    let (ids, reply) = list(&app, &format!("{base}?precio_max=20000&k=5")).await;
+    let mut cheap = ids.clone();
+    cheap.sort_unstable();
+    assert_eq!(cheap, vec![s.clavos, s.guantes], "{reply}");
+    let (ids, reply) = list(
+        &app,
+        &format!(
+            "/api/productos/{}/complementos?precio_min=40000&k=5",
+            s.taladro
+        ),
+    )
+    .await;
+    assert!(
+        ids.iter()
+            .all(|id| *id != s.brocas && *id != s.clavos && *id != s.guantes),
+        "{reply}"
+    );
+
+    // Bad input: clear 4xx, naming what is wrong.
+    app.get(&format!("{base}?k=0"), &app.admin)
+        .await
+        .expect_error(400, "validation_failed");
+    app.get(&format!("{base}?k=101"), &app.admin)
+        .await
+        .expect_error(400, "validation_failed");
+    app.get(&format!("{base}?color=rojo"), &app.admin)
+        .await
+        .expect_error(400, "invalid_query");
+    app.get(&format!("{base}?precio_min=10&precio_max=5"), &app.admin)
+        .await
+        .expect_error(400, "validation_failed");
+    app.get("/api/clientes/999999/recomendaciones", &app.admin)
+        .await
+        .expect_error(404, "not_found");
+    app.get("/api/productos/999999/similares", &app.admin)
+        .await
+        .expect_error(404, "not_found");
+    app.get("/api/productos/999999/complementos", &app.admin)
+        .await
+        .expect_error(404, "not_found");
+    app.post(
+        "/api/recomendaciones/lote",
+        &app.admin,
+        json!({"cliente_ids": []}),
+    )
+    .await
+    .expect_error(400, "validation_failed");
+    app.post(
+        "/api/recomendaciones/lote",
+        &app.admin,
+        json!({"cliente_ids": [s.nuevo, 999999]}),
+    )
+    .await
+    .expect_error(404, "not_found");
+    app.post(
+        "/api/recomendaciones/lote",
+        &app.admin,
+        json!({"cliente_ids": [s.nuevo], "filtros": {"talla": "M"}}),
+    )
+    .await
+    .expect_error(422, "invalid_body");
+    // A customer's list is for staff; training is for admins.
+    let anonymous = app.call(Method::GET, &base, None, None).await;
+    anonymous.expect_error(401, "unauthorized");
+    let vendedor = app.vendedor().await;
+    app.post("/api/recomendaciones/entrenar", &vendedor, json!({}))
+        .await
+        .expect_error(403, "forbidden");
+}
+
+async fn a_failed_training_leaves_the_previous_models_serving(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let s = shop(&app).await;
+    let version = train(&app).await["version"].as_u64().unwrap();
+    let conn = app.state.db().conn();
+    use sea_orm::ConnectionTrait;
+    conn.execute_unprepared("ALTER TABLE pedido_items RENAME TO pedido_items_fuera")
+        .await
+        .unwrap();
+    app.post("/api/recomendaciones/entrenar", &app.admin, json!({}))
+        .await
+        .expect_error(500, "internal_error");
+    let estado = app
+        .get("/api/recomendaciones/estado", &app.admin)
+        .await
+        .expect(200);
+    assert_eq!(estado["version"].as_u64(), Some(version), "{estado}");
+    assert!(
+        estado["ultimo_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("pedido_items")),
+        "{estado}"
+    );
+    conn.execute_unprepared("ALTER TABLE pedido_items_fuera RENAME TO pedido_items")
+        .await
+        .unwrap();
+    let (ids, reply) = list(
+        &app,
+        &format!("/api/productos/{}/complementos?k=1", s.taladro),
+    )
+    .await;
+    assert_eq!(ids, vec![s.brocas], "{reply}");
+    assert_eq!(reply["version"].as_u64(), Some(version));
+    // The next training succeeds and replaces it.
+    let estado = train(&app).await;
+    assert_eq!(estado["version"].as_u64(), Some(version + 1), "{estado}");
+    assert!(estado["ultimo_error"].is_null(), "{estado}");
+}
+
+/// `POST /api/query/text` (JSON): the answer.
+async fn ask(app: &TestApp, query: &str) -> Value {
+    app.call(
+        Method::POST,
+        "/api/query/text",
+        None,
+        Some(json!({"query": query})),
+    )
+    .await
+    .expect(200)
+}
+
+fn recommended(answer: &Value) -> Vec<(i64, String, f64)> {
+    answer["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| !s["motivo"].is_null())
+        .map(|s| {
+            (
+                s["id"].as_i64().unwrap(),
+                s["motivo"].as_str().unwrap().to_owned(),
+                s["precio"].as_str().unwrap().parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// With the extractive generator (no Ollama here): a question that asks what goes
+/// with a product is answered with it; an answer about a product brings what goes
+/// with it; "parecido pero más barato" stays under the product's price.
+async fn the_agent_recommends_in_the_chat(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let s = shop(&app).await;
+    train(&app).await;
+
+    let answer = ask(&app, "¿Qué va bien con el taladro percutor?").await;
+    let text = answer["response"].as_str().unwrap();
+    assert!(text.contains("Brocas para concreto"), "{text}");
+    assert!(text.contains("30.000"), "the live price: {text}");
+    assert_eq!(answer["price_check"]["ok"], true, "{answer}");
+    let found = recommended(&answer);
+    assert_eq!(
+        found.first().map(|f| (f.0, f.1.as_str())),
+        Some((s.brocas, "comprados_juntos")),
+        "{answer}"
+    );
+
+    let answer = ask(&app, "¿Tienen taladro percutor?").await;
+    let text = answer["response"].as_str().unwrap();
+    assert!(text.contains("Taladro percutor"), "{text}");
+    let found = recommended(&answer);
+    assert_eq!(
+        found.iter().map(|f| f.0).collect::<Vec<_>>(),
+        vec![s.brocas],
+        "{answer}"
+    );
+
+    let answer = ask(
+        &app,
+        "¿Hay algo parecido al martillo de uña pero más barato?",
+    )
+    .await;
+    let found = recommended(&answer);
+    assert!(!found.is_empty(), "{answer}");
+    assert!(
+        found.iter().all(|f| f.2 < 45_000.0 && f.0 != s.martillo),
+        "{answer}"
+    );
+    let _ = (s.clavos, s.guantes, s.nuevo, s.sin_pedidos, s.taladro);
+}
+
+/// The model calls `recomendar` (the fake Ollama replays it): the products come back
+/// with live prices, become sources with their reason, and the answer's amounts are
+/// checked against them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_model_recommends_with_the_tool() {
+    let (app, fake) = crate::agent::with_fake(Backend::Sqlite, |_| {})
+        .await
+        .unwrap();
+    let s = shop(&app).await;
+    train(&app).await;
+    fake.then(crate::fake_ollama::Reply::tool_call(
+        "recomendar",
+        json!({"tipo": "complementos", "sku": "TAL-1"}),
+    ))
+    .then(crate::fake_ollama::Reply::say(
+        "Con el taladro te sirven las Brocas para concreto por $30.000.",
+    ));
+    let answer = ask(
+        &app,
+        "Me llevo el taladro percutor TAL-1, ¿qué más me llevo?",
+    )
+    .await;
+    assert_eq!(answer["price_check"]["ok"], true, "{answer}");
+    let found = recommended(&answer);
+    assert_eq!(
+        found.first().map(|f| (f.0, f.1.as_str())),
+        Some((s.brocas, "comprados_juntos")),
+        "{answer}"
+    );
+    let requests = fake.requests();
+    let tool_reply = requests.last().unwrap()["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "tool")
+        .expect("the tool's answer went back to the model")["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        tool_reply.contains("Brocas para concreto") && tool_reply.contains("comprados_juntos"),
+        "{tool_reply}"
+    );
+    assert!(tool_reply.contains("30.000"), "{tool_reply}");
+    // An unknown SKU is an answer the model can read, not a failure.
+    fake.then(crate::fake_ollama::Reply::tool_call(
+        "recomendar",
+        json!({"tipo": "parecidos", "sku": "NO-EXISTE"}),
+    ))
+    .then(crate::fake_ollama::Reply::say("No encuentro ese producto."));
+    let answer = ask(&app, "¿Tienen algo como el NO-EXISTE?").await;
+    assert_eq!(answer["response"], "No encuentro ese producto.");
+    let requests = fake.requests();
+    let last = requests.last().unwrap().to_string();
+    assert!(
+        last.contains("no hay ningún producto con SKU NO-EXISTE"),
+        "{last}"
+    );
+}
+
+/// Generations are stored: a restart serves the last one at once, and one trained by
+/// `tendero entrenar` (another process) is served within the poll interval.
+async fn a_generation_survives_a_restart_and_one_trained_by_the_cli_is_served(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |s| s.recommend.recommend_poll_secs = 1).await else {
+        return;
+    };
+    let s = shop(&app).await;
+    let version = train(&app).await["version"].as_u64().unwrap();
+    let app = app.restart().await;
+    let estado = app
+        .get("/api/recomendaciones/estado", &app.admin)
+        .await
+        .expect(200);
+    assert_eq!(estado["version"].as_u64(), Some(version), "{estado}");
+    assert_eq!(estado["pedidos"], 11, "{estado}");
+    let (ids, reply) = list(
+        &app,
+        &format!("/api/productos/{}/complementos?k=1", s.taladro),
+    )
+    .await;
+    assert_eq!(ids, vec![s.brocas], "{reply}");
+
+    let url = app.state.settings().database.url().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path().to_path_buf();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tendero"))
+            .current_dir(&cwd)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("TENDERO_DATA_DIR", cwd.join("data"))
+            .env("TENDERO_DATABASE_URL", url)
+            .arg("entrenar")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let expected = version + 1;
+    assert!(
+        stdout.contains(&format!("version {expected} stored: 11 orders")),
+        "{stdout}"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let estado = app
+            .get("/api/recomendaciones/estado", &app.admin)
+            .await
+            .expect(200);
+        if estado["version"].as_u64() == Some(expected) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server still serves {estado}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
