@@ -23,6 +23,7 @@ pub mod linalg;
 pub mod models;
 pub mod orders_file;
 pub mod serve;
+mod status;
 pub mod train;
 
 use std::collections::HashSet;
@@ -31,8 +32,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, JoinType, QueryFilter, QuerySelect, RelationTrait};
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use crate::config::RecommendSettings;
 use crate::db::Db;
@@ -44,10 +43,10 @@ use crate::retrieval::search::Mode;
 use crate::retrieval::store::ChunkKind;
 use crate::shop::pedidos::Estado as EstadoPedido;
 use data::Bought;
-use fusion::{Weights, fuse};
 use models::ModelSettings;
-use serve::{Candidate, Choice, pick};
+use serve::{Candidate, Choice, append_popular, pick, rank_for};
 pub use serve::{Motivo, Recomendacion};
+pub use status::{EstadoRecomendaciones, Modelo};
 use train::{TrainError, Trained};
 
 /// Results per request at most, and customers per batch at most.
@@ -151,39 +150,6 @@ impl Ask {
             not_category,
         }
     }
-}
-
-/// What `GET /api/recomendaciones/estado` shows.
-#[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct EstadoRecomendaciones {
-    /// The generation serving now (none before the first training finishes).
-    pub version: Option<u64>,
-    pub entrenado_at: Option<DateTime<Utc>>,
-    /// Seconds the training took (models and, with orders enough, the evaluation).
-    pub segundos: Option<f64>,
-    pub pedidos: usize,
-    pub lineas: usize,
-    pub clientes: usize,
-    pub productos: usize,
-    /// The models trained and what each holds.
-    pub modelos: Vec<Modelo>,
-    /// Fusion weights per use, by signal name.
-    #[schema(value_type = Object)]
-    pub pesos: serde_json::Value,
-    /// The shop's own temporal evaluation (NDCG@10 and more), with orders enough.
-    #[schema(value_type = Option<Object>)]
-    pub evaluacion: Option<serde_json::Value>,
-    /// A training is running now.
-    pub entrenando: bool,
-    /// The last failed training's reason (the previous generation kept serving).
-    pub ultimo_error: Option<String>,
-}
-
-/// One trained model.
-#[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct Modelo {
-    pub nombre: String,
-    pub descripcion: String,
 }
 
 /// The service: see the module docs.
@@ -548,141 +514,4 @@ impl Recommender {
         )
         .await?)
     }
-
-    /// The current generation, its data and its evaluation.
-    pub fn status(&self) -> EstadoRecomendaciones {
-        let trained = self.trained();
-        let entrenando = self.training.try_lock().is_err();
-        let ultimo_error = self.last_error.lock().expect("error lock").clone();
-        let Some(t) = trained else {
-            return EstadoRecomendaciones {
-                version: None,
-                entrenado_at: None,
-                segundos: None,
-                pedidos: 0,
-                lineas: 0,
-                clientes: 0,
-                productos: 0,
-                modelos: Vec::new(),
-                pesos: serde_json::Value::Null,
-                evaluacion: None,
-                entrenando,
-                ultimo_error,
-            };
-        };
-        let describe = |w: &Weights| {
-            serde_json::Value::Object(
-                models::SIGNALS
-                    .iter()
-                    .zip(w.0)
-                    .map(|(name, weight)| ((*name).to_owned(), serde_json::json!(weight)))
-                    .collect(),
-            )
-        };
-        let ease_items = t.models.ease.as_ref().map_or(0, |e| e.items.len());
-        let pairs: usize = t.models.together.lists.iter().map(Vec::len).sum();
-        EstadoRecomendaciones {
-            version: Some(t.version),
-            entrenado_at: Some(t.trained_at),
-            segundos: Some(t.summary.seconds),
-            pedidos: t.summary.orders,
-            lineas: t.summary.lines,
-            clientes: t.summary.customers,
-            productos: t.items.items(),
-            modelos: vec![
-                Modelo {
-                    nombre: "popularidad".into(),
-                    descripcion: format!(
-                        "clientes distintos en los últimos {} días",
-                        t.models.settings.popularity_days
-                    ),
-                },
-                Modelo {
-                    nombre: "recompra".into(),
-                    descripcion: format!(
-                        "productos del propio cliente, vida media {} días",
-                        t.models.settings.half_life_days
-                    ),
-                },
-                Modelo {
-                    nombre: "item-knn".into(),
-                    descripcion: format!(
-                        "coseno entre productos por clientes, {} vecinos",
-                        t.models.settings.neighbours
-                    ),
-                },
-                Modelo {
-                    nombre: "ease".into(),
-                    descripcion: format!(
-                        "{ease_items} productos, lambda {}",
-                        t.models.settings.ease_lambda
-                    ),
-                },
-                Modelo {
-                    nombre: "comprados_juntos".into(),
-                    descripcion: format!(
-                        "{pairs} pares con lift > 1 y soporte ≥ {}",
-                        t.models.settings.min_support
-                    ),
-                },
-            ],
-            pesos: serde_json::json!({ "para_ti": describe(&t.summary.uses.para_ti), "nuevos": describe(&t.summary.uses.nuevos) }),
-            evaluacion: t.summary.evaluation.clone(),
-            entrenando,
-            ultimo_error,
-        }
-    }
-}
-
-/// The fused ranking of every item for a history; own items skipped when asked.
-fn rank_for(
-    trained: &Trained,
-    history: &[Bought],
-    weights: &Weights,
-    exclude_bought: bool,
-) -> Vec<Candidate> {
-    let signals = trained.models.signals(history);
-    let mut fused = Vec::new();
-    fuse(&signals, weights, &mut fused);
-    let own: HashSet<u32> = history.iter().map(|b| b.item).collect();
-    let mut ranked: Vec<usize> = (0..fused.len())
-        .filter(|&i| !(exclude_bought && own.contains(&(i as u32))))
-        .collect();
-    ranked.sort_by(|&a, &b| fused[b].total_cmp(&fused[a]).then(a.cmp(&b)));
-    ranked
-        .into_iter()
-        .map(|i| {
-            let motivo = if signals.repurchase[i] > 0.0 && weights.0[0] > 0.0 {
-                Motivo::Recompra
-            } else if signals.ease[i] > 0.0 || signals.knn[i] > 0.0 {
-                Motivo::ParaTi
-            } else {
-                Motivo::Popular
-            };
-            Candidate {
-                product: trained.items.products[i],
-                score: fused[i],
-                motivo,
-            }
-        })
-        .collect()
-}
-
-/// Every item by popularity, after what the ranking already has.
-fn append_popular(trained: &Trained, ranking: &mut Vec<Candidate>) {
-    let popularity = &trained.models.popularity;
-    let mut ranked: Vec<usize> = (0..popularity.len()).collect();
-    ranked.sort_by(|&a, &b| popularity[b].total_cmp(&popularity[a]).then(a.cmp(&b)));
-    let max = trained
-        .models
-        .popularity
-        .iter()
-        .copied()
-        .fold(0.0f32, f32::max)
-        .max(f32::MIN_POSITIVE);
-    ranking.extend(ranked.into_iter().map(|item| Candidate {
-        product: trained.items.products[item],
-        score: 0.01 * popularity[item] / max,
-        motivo: Motivo::Popular,
-    }));
 }

@@ -299,40 +299,14 @@ fn collaborative(
             items
         })
         .collect();
-    // Item-kNN over every item, one row of co-occurrences at a time.
+    // Item-kNN over every item: cosine over the customers who bought both.
     let counts: Vec<f32> = customers_of.iter().map(|c| c.len() as f32).collect();
-    let knn_lists: Vec<Vec<(u32, f32)>> = (0..n)
-        .into_par_iter()
-        .map_init(
-            || vec![0u32; n],
-            |row, i| {
-                let mut touched = Vec::new();
-                for &u in &customers_of[i] {
-                    for &j in &items_of[u as usize] {
-                        if row[j as usize] == 0 {
-                            touched.push(j);
-                        }
-                        row[j as usize] += 1;
-                    }
-                }
-                let mut list: Vec<(u32, f32)> = touched
-                    .iter()
-                    .filter(|&&j| j as usize != i)
-                    .map(|&j| {
-                        (
-                            j,
-                            row[j as usize] as f32 / (counts[i] * counts[j as usize]).sqrt(),
-                        )
-                    })
-                    .collect();
-                for &j in &touched {
-                    row[j as usize] = 0;
-                }
-                top(&mut list, settings.neighbours);
-                list
-            },
-        )
-        .collect();
+    let knn_lists = neighbour_lists(
+        customers_of,
+        &items_of,
+        settings.neighbours,
+        |i, j, shared| Some(shared as f32 / (counts[i] * counts[j]).sqrt()),
+    );
     let knn = Neighbours { lists: knn_lists };
 
     // EASE over the items most customers bought.
@@ -406,40 +380,58 @@ fn bought_together(data: &Dataset, settings: &ModelSettings) -> Neighbours {
         }
     }
     let orders = data.baskets.len().max(1) as f32;
-    let lists = (0..n)
+    let lists = neighbour_lists(
+        &orders_of,
+        &data.baskets,
+        settings.neighbours,
+        |i, j, shared| {
+            let (count_i, count_j) = (orders_of[i].len() as f32, orders_of[j].len() as f32);
+            let support = shared as f32;
+            let lift = support * orders / (count_i * count_j);
+            (shared >= settings.min_support && lift > 1.0).then_some(support / count_i)
+        },
+    );
+    Neighbours { lists }
+}
+
+/// For every item `i`, the items sharing a group with it (`groups_of[i]`: the customers
+/// or orders it is in; `members[g]`: the items of group `g`), scored by
+/// `score(i, j, groups shared)` (`None` leaves `j` out), the best `keep` kept. One row of
+/// counts per item, reused by each worker thread.
+fn neighbour_lists(
+    groups_of: &[Vec<u32>],
+    members: &[Vec<u32>],
+    keep: usize,
+    score: impl Fn(usize, usize, u32) -> Option<f32> + Sync,
+) -> Vec<Vec<(u32, f32)>> {
+    let n = groups_of.len();
+    (0..n)
         .into_par_iter()
         .map_init(
             || vec![0u32; n],
             |row, i| {
                 let mut touched = Vec::new();
-                for &o in &orders_of[i] {
-                    for &j in &data.baskets[o as usize] {
+                for &g in &groups_of[i] {
+                    for &j in &members[g as usize] {
                         if row[j as usize] == 0 {
                             touched.push(j);
                         }
                         row[j as usize] += 1;
                     }
                 }
-                let count_i = orders_of[i].len() as f32;
                 let mut list: Vec<(u32, f32)> = touched
                     .iter()
-                    .filter(|&&j| j as usize != i && row[j as usize] >= settings.min_support)
-                    .filter_map(|&j| {
-                        let support = row[j as usize] as f32;
-                        let count_j = orders_of[j as usize].len() as f32;
-                        let lift = support * orders / (count_i * count_j);
-                        (lift > 1.0).then_some((j, support / count_i))
-                    })
+                    .filter(|&&j| j as usize != i)
+                    .filter_map(|&j| Some((j, score(i, j as usize, row[j as usize])?)))
                     .collect();
                 for &j in &touched {
                     row[j as usize] = 0;
                 }
-                top(&mut list, settings.neighbours);
+                top(&mut list, keep);
                 list
             },
         )
-        .collect();
-    Neighbours { lists }
+        .collect()
 }
 
 /// Keeps the `k` best-scored entries, best first (ties by index).

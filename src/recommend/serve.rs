@@ -11,6 +11,9 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::data::Bought;
+use super::fusion::{Weights, fuse};
+use super::train::Trained;
 use crate::db::Db;
 use crate::db::entities::producto;
 use crate::retrieval::filters::Filters;
@@ -159,4 +162,57 @@ pub async fn pick(
         }
     }
     Ok(out)
+}
+
+/// The fused ranking of every item for a history; own items skipped when asked.
+pub(super) fn rank_for(
+    trained: &Trained,
+    history: &[Bought],
+    weights: &Weights,
+    exclude_bought: bool,
+) -> Vec<Candidate> {
+    let signals = trained.models.signals(history);
+    let mut fused = Vec::new();
+    fuse(&signals, weights, &mut fused);
+    let own: HashSet<u32> = history.iter().map(|b| b.item).collect();
+    let mut ranked: Vec<usize> = (0..fused.len())
+        .filter(|&i| !(exclude_bought && own.contains(&(i as u32))))
+        .collect();
+    ranked.sort_by(|&a, &b| fused[b].total_cmp(&fused[a]).then(a.cmp(&b)));
+    ranked
+        .into_iter()
+        .map(|i| {
+            let motivo = if signals.repurchase[i] > 0.0 && weights.0[0] > 0.0 {
+                Motivo::Recompra
+            } else if signals.ease[i] > 0.0 || signals.knn[i] > 0.0 {
+                Motivo::ParaTi
+            } else {
+                Motivo::Popular
+            };
+            Candidate {
+                product: trained.items.products[i],
+                score: fused[i],
+                motivo,
+            }
+        })
+        .collect()
+}
+
+/// Every item by popularity, after what the ranking already has.
+pub(super) fn append_popular(trained: &Trained, ranking: &mut Vec<Candidate>) {
+    let popularity = &trained.models.popularity;
+    let mut ranked: Vec<usize> = (0..popularity.len()).collect();
+    ranked.sort_by(|&a, &b| popularity[b].total_cmp(&popularity[a]).then(a.cmp(&b)));
+    let max = trained
+        .models
+        .popularity
+        .iter()
+        .copied()
+        .fold(0.0f32, f32::max)
+        .max(f32::MIN_POSITIVE);
+    ranking.extend(ranked.into_iter().map(|item| Candidate {
+        product: trained.items.products[item],
+        score: 0.01 * popularity[item] / max,
+        motivo: Motivo::Popular,
+    }));
 }

@@ -457,7 +457,6 @@ async fn the_agent_recommends_in_the_chat(backend: Backend) {
         found.iter().all(|f| f.2 < 45_000.0 && f.0 != s.martillo),
         "{answer}"
     );
-    let _ = (s.clavos, s.guantes, s.nuevo, s.sin_pedidos, s.taladro);
 }
 
 /// The model calls `recomendar` (the fake Ollama replays it): the products come back
