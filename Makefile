@@ -24,11 +24,16 @@ MINILM_DIR ?= $(HOME)/.cache/tendero/models/all-MiniLM-L6-v2
 WHISPER_TEST_MODEL ?= $(firstword $(wildcard $(abspath ../shared/data/whisper/for-tests-ggml-tiny.bin) \
 	/work/shared/data/whisper/for-tests-ggml-tiny.bin))
 
+# The real Whisper model (multilingual base, q8_0) the voice tests hear words with;
+# without it those tests are listed as not run.
+WHISPER_REAL_MODEL ?= $(firstword $(wildcard $(abspath ../shared/data/whisper/ggml-base-q8_0.bin) \
+	/work/shared/data/whisper/ggml-base-q8_0.bin))
+
 TENDERO_DATA_DIR ?= data
 TENDERO_ADMIN_EMAIL ?= admin@tendero.local
 ADMIN_PASSWORD_FILE := $(TENDERO_DATA_DIR)/.admin-password
 
-.PHONY: run test test-frontend test-audio page deps build fmt lint bench bench-export bench-search bench-agent bench-voice bench-recommend clean-data
+.PHONY: run test test-frontend test-audio page deps build fmt lint bench bench-export bench-search bench-agent bench-voice bench-voice-quality bench-voice-speed bench-recommend clean-data
 
 ## make run: install what is missing, build in release mode, start on http://127.0.0.1:8000
 run: deps build page
@@ -53,7 +58,8 @@ test: deps test-frontend test-audio
 	@bash scripts/fetch-minilm.sh $(MINILM_DIR)
 	@test -f "$(WHISPER_TEST_MODEL)" || { echo "error: the test Whisper model (shared/data/whisper/for-tests-ggml-tiny.bin) was not found: set WHISPER_TEST_MODEL" >&2; exit 1; }
 	@mkdir -p $(CARGO_TARGET_DIR) && rm -f $(SKIPS)
-	@TENDERO_TEST_SKIPS=$(SKIPS) TENDERO_TEST_MINILM_DIR=$(MINILM_DIR) TENDERO_TEST_WHISPER_MODEL=$(WHISPER_TEST_MODEL) OMP_NUM_THREADS=1 \
+	@TENDERO_TEST_SKIPS=$(SKIPS) TENDERO_TEST_MINILM_DIR=$(MINILM_DIR) TENDERO_TEST_WHISPER_MODEL=$(WHISPER_TEST_MODEL) \
+		TENDERO_TEST_WHISPER_REAL_MODEL=$(WHISPER_REAL_MODEL) OMP_NUM_THREADS=1 \
 		$(CARGO) test --release --workspace --locked; status=$$?; \
 	if [ -s $(SKIPS) ]; then \
 		echo "Not run here ($$(wc -l < $(SKIPS)) tests; each names what it needed):"; sort $(SKIPS) | sed 's/^/  /'; \
@@ -119,6 +125,16 @@ bench-agent: deps build test-frontend
 bench-voice: deps build test-audio
 	@bash scripts/install-deps.sh time
 	bash benches/voice.sh
+
+## make bench-voice-quality: the real Whisper model on 136 spoken questions about the demo shop, with and without its aids (docs/voice.md)
+bench-voice-quality: deps build test-audio
+	@bash scripts/fetch-minilm.sh $(MINILM_DIR)
+	TENDERO_EMBEDDER_MODEL_DIR=$(MINILM_DIR) python3 benches/voice_quality.py $(BIN) $(WHISPER_REAL_MODEL) $(CARGO_TARGET_DIR)/bench-voice
+
+## make bench-voice-speed: the real Whisper model against faster-whisper; transcriptions at once; transcript to first piece (docs/voice.md)
+bench-voice-speed: deps build test-audio
+	@bash scripts/install-deps.sh time python3-venv
+	MODEL=$(WHISPER_REAL_MODEL) bash benches/voice_speed.sh
 
 ## make bench-recommend: recommendations served from Online Retail's orders (docs/recommendations.md)
 bench-recommend: deps build

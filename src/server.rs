@@ -97,7 +97,13 @@ impl Services {
             &settings.ollama,
         )
         .context("preparing the sales agent")?;
-        let speech = Speech::start(&settings.speech).await;
+        let speech = Arc::new(Speech::start(&settings.speech).await);
+        keep_vocabulary(
+            &shop,
+            &speech,
+            Duration::from_secs(settings.speech.vocabulary_poll_secs),
+        )
+        .await;
         let reports = Reports::new(db.clone(), settings.export.clone());
         Ok(Self {
             settings: Arc::new(settings),
@@ -106,7 +112,7 @@ impl Services {
             shop: Arc::new(shop),
             search,
             agent: Arc::new(agent),
-            speech: Arc::new(speech),
+            speech,
             reports: Arc::new(reports),
             recommender,
             events,
@@ -142,6 +148,43 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<Db> {
     Db::connect(url, settings.database.db_max_connections)
         .await
         .with_context(|| format!("connecting to the database ({})", redact_url(url)))
+}
+
+/// Words Whisper is given: the shop's, as they are now (before the first
+/// question), then again after each change to the catalog, checked every `poll`.
+/// The check stops with the last user of `speech`.
+async fn keep_vocabulary(shop: &Shop, speech: &Arc<Speech>, poll: Duration) {
+    /// Prompt words gathered: more than a prompt holds, so that it is full.
+    const WORDS: usize = 400;
+    if speech.check().is_err() {
+        return;
+    }
+    async fn refresh(shop: &Shop, speech: &Speech) -> Result<(), crate::shop::ShopError> {
+        speech.set_vocabulary(&shop.vocabulary(WORDS).await?);
+        Ok(())
+    }
+    let mut version = shop.catalog_version().await.ok();
+    if let Err(err) = refresh(shop, speech).await {
+        tracing::warn!(error = %err, "the shop's vocabulary could not be read");
+    }
+    let shop = shop.clone();
+    let speech = Arc::downgrade(speech);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(poll).await;
+            let Some(speech) = speech.upgrade() else {
+                return;
+            };
+            let now = shop.catalog_version().await.ok();
+            if now.is_none() || now == version {
+                continue;
+            }
+            match refresh(&shop, &speech).await {
+                Ok(()) => version = now,
+                Err(err) => tracing::warn!(error = %err, "the shop's vocabulary could not be read"),
+            }
+        }
+    });
 }
 
 /// The embedder, the index in step with the database, and the demo shop when the

@@ -41,6 +41,7 @@ use crate::llm::source::Source;
 use crate::recommend::Recommender;
 use crate::retrieval::Search;
 use crate::shop::Shop;
+use crate::speech::Transcription;
 
 use answer::{Out, validate_query};
 use guard::PriceCheck;
@@ -230,6 +231,22 @@ impl Agent {
                 .unwrap_or_else(|| prompt::DEFAULT_SYSTEM_PROMPT.to_owned()),
             settings: settings.clone(),
         })
+    }
+
+    /// A spoken question made ready to answer: unless `correct_transcripts` is
+    /// off, the words Whisper misheard in Spanish are replaced by the catalog words
+    /// they sound like ("martíos" → "martillos"); what it wrote stays in `heard`.
+    /// (The sounds compared are Spanish ones: a question heard in another language
+    /// is left as heard.)
+    pub fn hear(&self, mut transcription: Transcription) -> Transcription {
+        if !self.settings.correct_transcripts || transcription.language != Some("es") {
+            return transcription;
+        }
+        if let Some(corrected) = self.search.correct_spoken(&transcription.text) {
+            tracing::info!(heard = %transcription.text, corrected = %corrected, "transcript corrected");
+            transcription.heard = Some(std::mem::replace(&mut transcription.text, corrected));
+        }
+        transcription
     }
 
     /// The conversations, for the transports that show them.

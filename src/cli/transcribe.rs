@@ -20,12 +20,16 @@ pub struct TranscribeArgs {
     /// Decode (and transcribe) each file this many times; the figures are the median.
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,
+    /// Text Whisper reads as said before each recording (e.g. the shop's words).
+    #[arg(long)]
+    pub prompt: Option<String>,
     /// Print one JSON object per file.
     #[arg(long)]
     pub json: bool,
 }
 
 pub(super) fn transcribe(args: &TranscribeArgs, settings: &SpeechSettings) -> anyhow::Result<()> {
+    let loading = Instant::now();
     let whisper = match &settings.whisper_model {
         Some(path) => Some(Whisper::load(
             path,
@@ -38,6 +42,14 @@ pub(super) fn transcribe(args: &TranscribeArgs, settings: &SpeechSettings) -> an
             );
             None
         }
+    };
+    let load_ms = loading.elapsed().as_secs_f64() * 1e3;
+    if whisper.is_some() && !args.json {
+        println!("model loaded in {load_ms:.0} ms");
+    }
+    let prompt = match (&whisper, args.prompt.as_deref()) {
+        (Some(whisper), Some(text)) => whisper.prompt_tokens(text)?,
+        _ => Vec::new(),
     };
     let never = Arc::new(AtomicBool::new(false));
     let median = |mut times: Vec<f64>| {
@@ -72,16 +84,20 @@ pub(super) fn transcribe(args: &TranscribeArgs, settings: &SpeechSettings) -> an
         if let Some(whisper) = &whisper {
             let mut times = Vec::new();
             let mut text = String::new();
+            let mut language = None;
             for _ in 0..args.repeat.max(1) {
                 let started = Instant::now();
-                let heard = whisper.transcribe(&audio.samples, &never)?;
+                let heard = whisper.transcribe(&audio.samples, &prompt, &never)?;
                 times.push(started.elapsed().as_secs_f64() * 1e3);
                 text = heard.text;
+                language = heard.language;
             }
             let transcribe_ms = median(times);
+            report["model_load_ms"] = serde_json::json!(load_ms);
             report["transcribe_ms"] = serde_json::json!(transcribe_ms);
             report["real_time_factor"] = serde_json::json!(transcribe_ms / audio_ms.max(1e-6));
             report["text"] = serde_json::json!(text);
+            report["language"] = serde_json::json!(language);
         }
         if args.json {
             println!("{report}");

@@ -36,6 +36,9 @@ pub struct AgentSettings {
     /// Seconds the generator may take to its first piece, and to the whole answer.
     pub first_token_timeout_secs: u64,
     pub generation_timeout_secs: u64,
+    /// Whether a spoken question's misheard words are replaced by the catalog words
+    /// they sound like before it is answered.
+    pub correct_transcripts: bool,
 }
 
 impl Default for AgentSettings {
@@ -50,6 +53,7 @@ impl Default for AgentSettings {
             generation_queue_ms: 10_000,
             first_token_timeout_secs: 60,
             generation_timeout_secs: 180,
+            correct_transcripts: true,
         }
     }
 }

@@ -16,6 +16,11 @@ pub struct SpeechSettings {
     pub whisper_model: Option<PathBuf>,
     /// The language spoken to the shop (`es`, `en`, …), or `auto` to detect it.
     pub whisper_language: String,
+    /// Whether Whisper is given the shop's words (categories, brands, product
+    /// words) as its prompt.
+    pub whisper_vocabulary: bool,
+    /// How often the catalog is checked for changes to that vocabulary, in seconds.
+    pub vocabulary_poll_secs: u64,
     /// Threads one transcription uses; 0 means one per core.
     pub whisper_threads: usize,
     /// Transcriptions run at once; more wait up to `transcription_queue_ms`, then
@@ -32,6 +37,8 @@ impl Default for SpeechSettings {
         Self {
             whisper_model: None,
             whisper_language: "es".to_owned(),
+            whisper_vocabulary: true,
+            vocabulary_poll_secs: 30,
             whisper_threads: 0,
             max_transcriptions: 1,
             transcription_queue_ms: 10_000,
@@ -51,10 +58,14 @@ impl SpeechSettings {
     }
 
     pub(super) fn check(&self) -> Result<(), ConfigError> {
-        if self.max_transcriptions == 0 || self.voice_max_bytes == 0 || self.voice_max_secs == 0 {
+        if self.max_transcriptions == 0
+            || self.voice_max_bytes == 0
+            || self.voice_max_secs == 0
+            || self.vocabulary_poll_secs == 0
+        {
             return Err(ConfigError::Invalid(
-                "TENDERO_MAX_TRANSCRIPTIONS, TENDERO_VOICE_MAX_BYTES and TENDERO_VOICE_MAX_SECS \
-                 must be at least 1"
+                "TENDERO_MAX_TRANSCRIPTIONS, TENDERO_VOICE_MAX_BYTES, TENDERO_VOICE_MAX_SECS and \
+                 TENDERO_VOCABULARY_POLL_SECS must be at least 1"
                     .to_owned(),
             ));
         }

@@ -84,7 +84,7 @@ pub async fn voice(
     let cancel = CancellationToken::new();
     // Transcription stops if the client goes away while it runs.
     let stop = cancel.clone().drop_guard();
-    let transcription = speech.transcribe(form.audio, &cancel).await?;
+    let transcription = agent.hear(speech.transcribe(form.audio, &cancel).await?);
     if transcription.text.is_empty() {
         // The conversation and what was heard (nothing), so that a client can show
         // it and ask again.

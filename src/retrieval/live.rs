@@ -93,6 +93,11 @@ impl Search {
         self.index.correct(query)
     }
 
+    /// `transcript` with its misheard words replaced by catalog words, or `None`.
+    pub fn correct_spoken(&self, transcript: &str) -> Option<String> {
+        self.index.correct_spoken(transcript)
+    }
+
     /// The best `k` shop-document passages for `q`.
     pub async fn documents(&self, q: &str, k: usize) -> anyhow::Result<SearchOutcome> {
         let filters = Filters {

@@ -9,6 +9,7 @@ pub mod clientes;
 pub mod pedidos;
 pub mod productos;
 pub mod types;
+pub mod vocabulary;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{

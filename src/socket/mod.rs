@@ -413,7 +413,8 @@ async fn on_query_voice<A: Adapter>(
     let serial = session.register(&chat_id, cancel.clone());
     let transcription = match speech.transcribe(audio, &cancel).await {
         Ok(transcription) if transcription.text.is_empty() => Err(SpeechError::Empty),
-        other => other,
+        Ok(transcription) => Ok(agent.hear(transcription)),
+        Err(err) => Err(err),
     };
     match transcription {
         Err(error) => emit_error(&socket, Some(chat_id.clone()), &error),

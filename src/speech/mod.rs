@@ -3,6 +3,10 @@
 //! blocking pool, a bounded number at once. The transcript goes to the sales agent
 //! exactly like a typed question.
 //!
+//! The shop's words ([`Speech::set_vocabulary`]: its categories, brands and the
+//! words its product names use most) are given to Whisper as the prompt of every
+//! transcription, so that "taladros" wins over a near-sounding word.
+//!
 //! Without a model (`TENDERO_WHISPER_MODEL`) or with one that fails to load, the
 //! server still runs: voice requests answer 503 `speech_unavailable` and `/ready`
 //! says why.
@@ -10,8 +14,8 @@
 pub mod audio;
 pub mod whisper;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -30,6 +34,9 @@ use whisper::Whisper;
 pub struct Transcription {
     /// What the customer said; empty when nothing was understood.
     pub text: String,
+    /// What Whisper wrote, when `text` corrects it toward the catalog's words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heard: Option<String>,
     /// The language spoken (ISO 639-1), as configured or detected.
     pub language: Option<&'static str>,
     /// The container the recording came in (`wav`, `mp3`, `ogg`, `flac`…).
@@ -88,10 +95,21 @@ fn internal(err: impl Into<anyhow::Error>) -> SpeechError {
 /// The transcriber, or why there is none.
 pub struct Speech {
     engine: Result<Arc<Whisper>, String>,
+    /// Whether the shop's vocabulary is given to Whisper.
+    use_vocabulary: bool,
+    vocabulary: RwLock<Vocabulary>,
     permits: Arc<Semaphore>,
     queue: Duration,
     max_secs: u64,
     max_bytes: usize,
+}
+
+/// The prompt made of the shop's words, as text and as the model's tokens.
+#[derive(Default)]
+struct Vocabulary {
+    words: usize,
+    text: String,
+    tokens: Arc<[i32]>,
 }
 
 /// How speech is doing, for `/ready`.
@@ -140,11 +158,54 @@ impl Speech {
         }
         Self {
             engine,
+            use_vocabulary: settings.whisper_vocabulary,
+            vocabulary: RwLock::default(),
             permits: Arc::new(Semaphore::new(settings.max_transcriptions)),
             queue: Duration::from_millis(settings.transcription_queue_ms),
             max_secs: settings.voice_max_secs,
             max_bytes: settings.voice_max_bytes,
         }
+    }
+
+    /// Gives Whisper the shop's words (most important first) as the prompt of every
+    /// transcription from now on; as many as fit in the prompt are kept. Does
+    /// nothing without a model or with `whisper_vocabulary` off.
+    pub fn set_vocabulary(&self, words: &[String]) {
+        let Ok(whisper) = &self.engine else { return };
+        if !self.use_vocabulary {
+            return;
+        }
+        let text = vocabulary_prompt(words);
+        match whisper.prompt_tokens(&text) {
+            Ok(tokens) => {
+                let mut vocabulary = self.vocabulary.write().expect("vocabulary lock");
+                if vocabulary.text != text {
+                    tracing::info!(
+                        words = words.len(),
+                        tokens = tokens.len(),
+                        "Whisper hears with the shop's vocabulary"
+                    );
+                }
+                *vocabulary = Vocabulary {
+                    words: words.len(),
+                    text,
+                    tokens: tokens.into(),
+                };
+            }
+            Err(err) => tracing::warn!(
+                error = format!("{err:#}"),
+                "the shop's vocabulary was not given to Whisper"
+            ),
+        }
+    }
+
+    /// The prompt Whisper is given now (empty without a vocabulary).
+    pub fn vocabulary_prompt(&self) -> String {
+        self.vocabulary
+            .read()
+            .expect("vocabulary lock")
+            .text
+            .clone()
     }
 
     /// Largest recording accepted, in bytes.
@@ -175,14 +236,18 @@ impl Speech {
             Ok(whisper) => SpeechStatus {
                 available: true,
                 detail: format!(
-                    "whisper ({}, idioma {}, {} hilos)",
+                    "whisper ({}, idioma {}, {} hilos, {})",
                     if whisper.multilingual() {
                         "multilingüe"
                     } else {
                         "solo inglés"
                     },
                     whisper.language().unwrap_or("automático"),
-                    whisper.threads()
+                    whisper.threads(),
+                    match self.vocabulary.read().expect("vocabulary lock").words {
+                        0 => "sin vocabulario de la tienda".to_owned(),
+                        words => format!("vocabulario de la tienda: {words} palabras"),
+                    }
                 ),
             },
             Err(reason) => SpeechStatus {
@@ -230,12 +295,13 @@ impl Speech {
             }
             () = cancel.cancelled() => return Err(SpeechError::Cancelled),
         };
+        let prompt = Arc::clone(&self.vocabulary.read().expect("vocabulary lock").tokens);
         let transcribing = Instant::now();
         let abort = Arc::new(AtomicBool::new(false));
         let run = {
             let abort = Arc::clone(&abort);
             tokio::task::spawn_blocking(move || {
-                let heard = whisper.transcribe(&audio.samples, &abort);
+                let heard = whisper.transcribe(&audio.samples, &prompt, &abort);
                 drop(permit);
                 heard
             })
@@ -252,6 +318,7 @@ impl Speech {
         let heard = heard.map_err(internal)?.map_err(internal)?;
         let transcription = Transcription {
             text: heard.text,
+            heard: None,
             language: heard.language,
             format,
             audio_ms,
@@ -268,6 +335,16 @@ impl Speech {
         );
         Ok(transcription)
     }
+}
+
+/// The prompt text for a list of words. Whisper reads it as what was said before
+/// the recording and copies its style: a sentence, since a bare list makes it write
+/// lists ("Buzco, guantes, le rock").
+pub fn vocabulary_prompt(words: &[String]) -> String {
+    if words.is_empty() {
+        return String::new();
+    }
+    format!("En la tienda vendemos {}.", words.join(", "))
 }
 
 fn ms_since(started: Instant) -> f64 {

@@ -16,6 +16,17 @@ use whisper_rs::{
 /// recordings are padded with silence to this many samples (1 s at 16 kHz).
 const MIN_SAMPLES: usize = 16_000;
 
+/// A segment Whisper itself rates more likely not speech than this is dropped: on
+/// silence and noise the model writes plausible text ("www.…", the prompt's words).
+const NO_SPEECH: f32 = 0.6;
+
+/// A recording whose loudest 20 ms frame stays under this RMS (about -50 dBFS) is
+/// silence: nothing is transcribed.
+const SILENCE_RMS: f32 = 0.003;
+
+/// Longest prompt: whisper.cpp keeps at most half its 448-token text context for it.
+pub const MAX_PROMPT_TOKENS: usize = 220;
+
 /// A loaded model.
 pub struct Whisper {
     context: Arc<WhisperContext>,
@@ -78,9 +89,39 @@ impl Whisper {
         self.threads
     }
 
-    /// Transcribes 16 kHz mono samples; blocking. Setting `abort` stops it early
-    /// (the result is then an error).
-    pub fn transcribe(&self, samples: &[f32], abort: &Arc<AtomicBool>) -> anyhow::Result<Heard> {
+    /// `text` as the model's tokens, for [`Self::transcribe`]'s prompt: at most
+    /// [`MAX_PROMPT_TOKENS`], ending at the last whole word that fits.
+    pub fn prompt_tokens(&self, text: &str) -> anyhow::Result<Vec<i32>> {
+        let mut tokens = self
+            .context
+            .tokenize(text, text.len() + 8)
+            .map_err(|err| anyhow::anyhow!("tokenizing the Whisper prompt: {err}"))?;
+        if tokens.len() > MAX_PROMPT_TOKENS {
+            tokens.truncate(MAX_PROMPT_TOKENS);
+            // Drop the word cut in two: a word piece would bias toward a non-word.
+            while let Some(&last) = tokens.last() {
+                let starts_word = self
+                    .context
+                    .token_to_str_lossy(last)
+                    .is_ok_and(|piece| piece.starts_with(' '));
+                tokens.pop();
+                if starts_word {
+                    break;
+                }
+            }
+        }
+        Ok(tokens)
+    }
+
+    /// Transcribes 16 kHz mono samples; blocking. `prompt` (from
+    /// [`Self::prompt_tokens`]) is text the recording is likely to resemble, e.g.
+    /// the shop's words. Setting `abort` stops it early (the result is then an error).
+    pub fn transcribe(
+        &self,
+        samples: &[f32],
+        prompt: &[i32],
+        abort: &Arc<AtomicBool>,
+    ) -> anyhow::Result<Heard> {
         let mut state = match self.states.lock().expect("whisper states lock").pop() {
             Some(state) => state,
             None => self
@@ -88,7 +129,7 @@ impl Whisper {
                 .create_state()
                 .map_err(|err| anyhow::anyhow!("creating a Whisper state: {err}"))?,
         };
-        let heard = self.run(&mut state, samples, abort);
+        let heard = self.run(&mut state, samples, prompt, abort);
         // A state is reusable after any run, failed or aborted: the next one resets it.
         self.states.lock().expect("whisper states lock").push(state);
         heard
@@ -98,8 +139,19 @@ impl Whisper {
         &self,
         state: &mut WhisperState,
         samples: &[f32],
+        prompt: &[i32],
         abort: &Arc<AtomicBool>,
     ) -> anyhow::Result<Heard> {
+        if is_silence(samples) {
+            return Ok(Heard {
+                text: String::new(),
+                language: self
+                    .language
+                    .as_deref()
+                    .and_then(whisper_rs::get_lang_id)
+                    .and_then(whisper_rs::get_lang_str),
+            });
+        }
         let padded;
         let samples = if samples.len() < MIN_SAMPLES {
             let mut with_silence = samples.to_vec();
@@ -119,6 +171,9 @@ impl Whisper {
         params.set_print_realtime(false);
         params.set_print_timestamps(false);
         params.set_print_special(false);
+        if !prompt.is_empty() {
+            params.set_tokens(prompt);
+        }
         // SAFETY: `should_abort` only reads the `AtomicBool` behind the pointer, and
         // `abort` (an `Arc` the caller holds) outlives `full`, the only call that uses it.
         unsafe {
@@ -135,7 +190,11 @@ impl Whisper {
             let piece = segment
                 .to_str_lossy()
                 .map_err(|err| anyhow::anyhow!("reading a Whisper segment: {err}"))?;
-            text.push_str(&piece);
+            let no_speech = segment.no_speech_probability();
+            tracing::debug!(no_speech, text = %piece, "Whisper segment");
+            if no_speech <= NO_SPEECH {
+                text.push_str(&piece);
+            }
         }
         let language = match &self.language {
             Some(_) => self
@@ -150,6 +209,14 @@ impl Whisper {
             language,
         })
     }
+}
+
+/// Whether no 20 ms frame of 16 kHz `samples` is louder than [`SILENCE_RMS`].
+fn is_silence(samples: &[f32]) -> bool {
+    samples.chunks(320).all(|frame| {
+        let energy: f32 = frame.iter().map(|s| s * s).sum();
+        (energy / frame.len() as f32).sqrt() < SILENCE_RMS
+    })
 }
 
 /// whisper.cpp's abort callback: true stops the run.
@@ -180,7 +247,19 @@ pub fn spoken_text(raw: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::spoken_text;
+    use super::{is_silence, spoken_text};
+
+    #[test]
+    fn silence_is_quieter_than_any_voice() {
+        assert!(is_silence(&vec![0.0; 16_000]));
+        assert!(is_silence(&vec![0.001; 16_000]));
+        let mut quiet_word = vec![0.0; 16_000];
+        for (i, sample) in quiet_word[8_000..8_800].iter_mut().enumerate() {
+            *sample = 0.02 * (i as f32 * 0.2).sin();
+        }
+        assert!(!is_silence(&quiet_word));
+        assert!(is_silence(&[]));
+    }
 
     #[test]
     fn annotations_are_not_words() {

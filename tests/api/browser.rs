@@ -377,6 +377,47 @@ async fn a_question_spoken_into_the_microphone_reaches_whisper() {
     page.screenshot("voz-sin-transcripcion").await;
 }
 
+/// With the real model, the customer's spoken words become their message on the
+/// page, and the answer that follows shows the catalog's products.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_question_spoken_into_the_microphone_is_shown_and_answered() {
+    let Some((app, _fake)) = crate::heard::heard_app(|_| {}).await else {
+        return;
+    };
+    // "¿Tienen taladros inalámbricos de menos de doscientos mil pesos?", 5.4 s: the
+    // fake microphone plays it from the start when recording begins.
+    let voice = crate::heard::shared_recording("taladros-es419.wav");
+    let (mut page, _) = Browser::open(&app, Some(&voice)).await;
+    let spoken = page.run(json!({"cmd": "speak", "ms": 5600})).await;
+    let messages = spoken["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 2, "{spoken}");
+    assert_eq!(messages[0]["role"], "cliente");
+    let said = crate::heard::folded(messages[0]["text"].as_str().unwrap());
+    assert!(said.contains("taladro"), "{spoken}");
+    let answer = last_answer(&spoken);
+    let cards: Vec<&str> = answer["cards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["sku"].as_str().unwrap())
+        .collect();
+    assert!(
+        cards
+            .iter()
+            .any(|sku| *sku == "FER-0001" || *sku == "FER-0002"),
+        "{spoken}"
+    );
+    assert!(
+        answer["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Claro, mira lo que tenemos"),
+        "{spoken}"
+    );
+    assert_eq!(spoken["notice"], "", "{spoken}");
+    page.screenshot("voz-transcrita").await;
+}
+
 /// An answer about a product shows what goes with it under "También te puede
 /// interesar", and a click on such a card is recorded like any card's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,6 +15,7 @@ mod cli;
 mod clientes;
 mod exportar;
 mod extractive;
+mod heard;
 mod ingest;
 mod layers;
 mod nodes;

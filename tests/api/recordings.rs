@@ -106,11 +106,16 @@ pub fn encode(wav: &[u8], extension: &str) -> Vec<u8> {
 
 /// Spanish speech from espeak-ng, as WAV (22,050 Hz mono).
 pub fn speech(text: &str) -> Vec<u8> {
+    spoken("es", 175, text)
+}
+
+/// `text` said by espeak-ng's `voice` (`es-419`, `en-us`…) at `words_per_minute`.
+pub fn spoken(voice: &str, words_per_minute: u32, text: &str) -> Vec<u8> {
     require("espeak-ng", "espeak-ng");
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("voz.wav");
     let status = Command::new("espeak-ng")
-        .args(["-v", "es", "-w"])
+        .args(["-v", voice, "-s", &words_per_minute.to_string(), "-w"])
         .arg(&output)
         .arg(text)
         .status()

@@ -43,7 +43,7 @@ async fn voice_app(tweak: impl FnOnce(&mut tendero::config::Settings)) -> TestAp
 
 /// A `multipart/form-data` body: (content type, bytes). A part with a file name is
 /// sent as a file.
-fn form(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
+pub fn form(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
     let boundary = "tendero-prueba-7f3a9c";
     let mut body = Vec::new();
     for (name, file_name, bytes) in parts {
@@ -419,4 +419,55 @@ async fn the_official_client_sends_recordings_as_binary_over_socket_io() {
     let streamed = client.until_end().await;
     assert_eq!(streamed.last_event, "response", "{:?}", streamed.last);
     assert_eq!(streamed.last["generator"], "extractive");
+}
+
+/// What `/ready` says of Whisper.
+async fn whisper_detail(app: &TestApp) -> String {
+    let ready = app.call(reqwest::Method::GET, "/ready", None, None).await;
+    ready.body["components"]["whisper"]["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Whisper is given the shop's words, and new ones once the catalog changes; with
+/// `whisper_vocabulary` off, none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whisper_hears_with_the_shops_words_as_the_catalog_changes() {
+    let app = voice_app(|s| s.speech.vocabulary_poll_secs = 1).await;
+    assert!(
+        whisper_detail(&app).await.contains("sin vocabulario"),
+        "an empty shop has no words"
+    );
+    for (sku, nombre, categoria) in [
+        ("T-1", "Taladro percutor inalámbrico 20 V", "ferretería"),
+        ("T-2", "Taladro percutor alámbrico DeWalt", "ferretería"),
+        ("M-1", "Martillo de uña", "ferretería"),
+    ] {
+        app.post(
+            "/api/productos",
+            &app.admin,
+            json!({"sku": sku, "nombre": nombre, "precio": "100000", "stock": 3, "categoria": categoria}),
+        )
+        .await
+        .expect(201);
+    }
+    // taladro, martillo; ferretería; percutor, alámbrico, DeWalt, inalámbrico.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let detail = whisper_detail(&app).await;
+        if detail.contains("vocabulario de la tienda: 7 palabras") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{detail}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    let deaf = voice_app(|s| {
+        s.speech.vocabulary_poll_secs = 1;
+        s.speech.whisper_vocabulary = false;
+        s.server.demo = true;
+    })
+    .await;
+    assert!(whisper_detail(&deaf).await.contains("sin vocabulario"));
 }

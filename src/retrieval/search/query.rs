@@ -64,6 +64,16 @@ impl SearchIndex {
             .correct(query)
     }
 
+    /// `transcript` with its misheard words replaced by the catalog words they
+    /// sound like (see [`super::lexicon::Lexicon::correct_spoken`]), or `None`.
+    pub fn correct_spoken(&self, transcript: &str) -> Option<String> {
+        self.mirror
+            .read()
+            .expect("mirror lock")
+            .lexicon
+            .correct_spoken(transcript)
+    }
+
     /// The best `k` chunks for `query` in `mode` among those `filters` accept.
     /// Misspelt words are corrected first (see [`SearchIndex::correct`]). The
     /// full-text candidates are searched while the query is embedded.
