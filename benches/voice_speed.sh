@@ -54,7 +54,7 @@ done
 /usr/bin/time -f "%M" -o "$WORK/rss-tendero" env TENDERO_LOG_LEVEL=warn TENDERO_WHISPER_MODEL="$MODEL" \
   TENDERO_WHISPER_THREADS="$THREADS" TENDERO_WHISPER_LANGUAGE=es \
   "$BIN" transcribe --json --repeat "$REPEAT" "${files[@]}" > "$WORK/tendero.jsonl"
-OMP_NUM_THREADS=$THREADS "$VENV/bin/python" benches/faster_whisper.py "$CT2" "$THREADS" "$REPEAT" es "${files[@]}" \
+OMP_NUM_THREADS=$THREADS "$VENV/bin/python" benches/whisper_peer.py "$CT2" "$THREADS" "$REPEAT" es "${files[@]}" \
   > "$WORK/faster.jsonl"
 python3 - "$WORK/tendero.jsonl" "$WORK/faster.jsonl" "$WORK/rss-tendero" <<'PY'
 import json, os, sys

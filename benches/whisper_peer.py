@@ -2,7 +2,7 @@
 base weights, the same recordings and the same threads, int8, greedy decoding as
 Tendero's. Prints one JSON object per file, like `tendero transcribe --json`.
 
-Usage: faster_whisper.py MODEL_DIR THREADS REPEAT LANGUAGE FILE...
+Usage: whisper_peer.py MODEL_DIR THREADS REPEAT LANGUAGE FILE...
 """
 
 import json
