@@ -3,9 +3,10 @@
 //! blocking pool, a bounded number at once. The transcript goes to the sales agent
 //! exactly like a typed question.
 //!
-//! The shop's words ([`Speech::set_vocabulary`]: its categories, brands and the
-//! words its product names use most) are given to Whisper as the prompt of every
-//! transcription, so that "taladros" wins over a near-sounding word.
+//! The shop's words ([`Speech::set_vocabulary`]: the kinds of product it sells,
+//! its categories, then the other words of its product names and its brands) are
+//! given to Whisper as the prompt of every transcription, so that "taladros" wins
+//! over a near-sounding word.
 //!
 //! Without a model (`TENDERO_WHISPER_MODEL`) or with one that fails to load, the
 //! server still runs: voice requests answer 503 `speech_unavailable` and `/ready`
