@@ -152,11 +152,12 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<Db> {
 
 /// Words Whisper is given: the shop's, as they are now (before the first
 /// question), then again after each change to the catalog, checked every `poll`.
-/// The check stops with the last user of `speech`.
+/// The check stops with the last user of `speech`; without a model, or with the
+/// vocabulary off, the catalog is not read at all.
 async fn keep_vocabulary(shop: &Shop, speech: &Arc<Speech>, poll: Duration) {
     /// Prompt words gathered: more than a prompt holds, so that it is full.
     const WORDS: usize = 400;
-    if speech.check().is_err() {
+    if !speech.wants_vocabulary() {
         return;
     }
     async fn refresh(shop: &Shop, speech: &Speech) -> Result<(), crate::shop::ShopError> {

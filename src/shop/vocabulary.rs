@@ -2,7 +2,8 @@
 //! first word of each name: "Taladro", "Licuadora"), then its categories, then the
 //! other words of names and its brands, each group most used first. Speech gives them
 //! to Whisper so that a spoken "taladros" is written as the catalog writes it; a
-//! prompt holds about a hundred words, so in a large catalog the kinds fill it.
+//! prompt holds a few dozen words (64 of the demo shop's), so in a large catalog the
+//! kinds fill it.
 
 use std::collections::HashMap;
 

@@ -108,6 +108,7 @@ pub struct Speech {
 /// The prompt made of the shop's words, as text and as the model's tokens.
 #[derive(Default)]
 struct Vocabulary {
+    /// Words the prompt holds (the first of those offered).
     words: usize,
     text: String,
     tokens: Arc<[i32]>,
@@ -168,6 +169,12 @@ impl Speech {
         }
     }
 
+    /// Whether [`Self::set_vocabulary`] has an effect: a model is loaded and
+    /// `whisper_vocabulary` is on.
+    pub fn wants_vocabulary(&self) -> bool {
+        self.engine.is_ok() && self.use_vocabulary
+    }
+
     /// Gives Whisper the shop's words (most important first) as the prompt of every
     /// transcription from now on; as many as fit in the prompt are kept. Does
     /// nothing without a model or with `whisper_vocabulary` off.
@@ -179,16 +186,25 @@ impl Speech {
         let text = vocabulary_prompt(words);
         match whisper.prompt_tokens(&text) {
             Ok(tokens) => {
+                // The words the prompt holds: those before the cut, if it was cut.
+                let kept = whisper.prompt_text(&tokens);
+                let kept = kept.trim_end_matches([',', '.', ' ']);
+                let held = if words.is_empty() {
+                    0
+                } else {
+                    kept.matches(", ").count() + 1
+                };
                 let mut vocabulary = self.vocabulary.write().expect("vocabulary lock");
                 if vocabulary.text != text {
                     tracing::info!(
-                        words = words.len(),
+                        words = held,
+                        offered = words.len(),
                         tokens = tokens.len(),
                         "Whisper hears with the shop's vocabulary"
                     );
                 }
                 *vocabulary = Vocabulary {
-                    words: words.len(),
+                    words: held,
                     text,
                     tokens: tokens.into(),
                 };
@@ -198,15 +214,6 @@ impl Speech {
                 "the shop's vocabulary was not given to Whisper"
             ),
         }
-    }
-
-    /// The prompt Whisper is given now (empty without a vocabulary).
-    pub fn vocabulary_prompt(&self) -> String {
-        self.vocabulary
-            .read()
-            .expect("vocabulary lock")
-            .text
-            .clone()
     }
 
     /// Largest recording accepted, in bytes.
@@ -341,7 +348,7 @@ impl Speech {
 /// The prompt text for a list of words. Whisper reads it as what was said before
 /// the recording and copies its style: a sentence, since a bare list makes it write
 /// lists ("Buzco, guantes, le rock").
-pub fn vocabulary_prompt(words: &[String]) -> String {
+fn vocabulary_prompt(words: &[String]) -> String {
     if words.is_empty() {
         return String::new();
     }

@@ -113,6 +113,14 @@ impl Whisper {
         Ok(tokens)
     }
 
+    /// The text `tokens` stand for (what a prompt kept of its text).
+    pub fn prompt_text(&self, tokens: &[i32]) -> String {
+        tokens
+            .iter()
+            .filter_map(|&token| self.context.token_to_str_lossy(token).ok())
+            .collect()
+    }
+
     /// Transcribes 16 kHz mono samples; blocking. `prompt` (from
     /// [`Self::prompt_tokens`]) is text the recording is likely to resemble, e.g.
     /// the shop's words. Setting `abort` stops it early (the result is then an error).
