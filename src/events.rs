@@ -50,6 +50,39 @@ impl EventLog {
     }
 }
 
+/// The products clicked in `chats`, most recent last, with when: at most `limit`
+/// (the most recent ones).
+pub async fn clicks(
+    db: &Db,
+    chats: &[String],
+    limit: u64,
+) -> Result<Vec<(i64, chrono::DateTime<Utc>)>, sea_orm::DbErr> {
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
+    if chats.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut rows: Vec<(Option<i64>, chrono::DateTime<Utc>)> = evento::Entity::find()
+        .select_only()
+        .column(evento::Column::ProductoId)
+        .column(evento::Column::CreatedAt)
+        .filter(evento::Column::ChatId.is_in(chats.iter().cloned()))
+        .filter(evento::Column::Tipo.eq(CLICK))
+        .filter(evento::Column::ProductoId.is_not_null())
+        .order_by_desc(evento::Column::Id)
+        .limit(limit)
+        .into_tuple()
+        .all(db.conn())
+        .await?;
+    rows.reverse();
+    Ok(rows
+        .into_iter()
+        .filter_map(|(product, at)| Some((product?, at)))
+        .collect())
+}
+
+/// The event type of a product click.
+pub const CLICK: &str = "click_producto";
+
 async fn write_events(db: Db, mut receiver: mpsc::Receiver<(String, Value)>) {
     let mut pending = Vec::with_capacity(BATCH);
     while receiver.recv_many(&mut pending, BATCH).await > 0 {
@@ -58,6 +91,8 @@ async fn write_events(db: Db, mut receiver: mpsc::Receiver<(String, Value)>) {
             .drain(..)
             .map(|(tipo, datos)| evento::ActiveModel {
                 tipo: Set(tipo),
+                chat_id: Set(datos["chat_id"].as_str().map(str::to_owned)),
+                producto_id: Set(datos["producto_id"].as_i64()),
                 datos: Set(datos),
                 created_at: Set(now),
                 updated_at: Set(now),

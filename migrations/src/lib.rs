@@ -9,6 +9,7 @@ mod m20261121_000001_shop;
 mod m20261121_000002_catalog;
 mod m20261121_000003_conversations;
 mod m20261207_000004_recommend;
+mod m20261207_000005_event_keys;
 
 /// Every migration in order.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000002_catalog::Migration),
             Box::new(m20261121_000003_conversations::Migration),
             Box::new(m20261207_000004_recommend::Migration),
+            Box::new(m20261207_000005_event_keys::Migration),
         ]
     }
 }

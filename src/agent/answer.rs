@@ -63,7 +63,7 @@ impl Agent {
                 question.staff_id,
                 &query
             ),
-            context::gather(self, &query, &history),
+            context::gather(self, chat_id, &query, &history),
         );
         stored.map_err(fail)?;
         let gathered = gathered.map_err(|err| fail(AgentError::Internal(err)))?;

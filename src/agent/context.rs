@@ -134,7 +134,12 @@ pub struct Context {
     pub query: String,
 }
 
-pub async fn gather(agent: &Agent, question: &str, history: &[Turn]) -> anyhow::Result<Context> {
+pub async fn gather(
+    agent: &Agent,
+    chat_id: &str,
+    question: &str,
+    history: &[Turn],
+) -> anyhow::Result<Context> {
     let started = Instant::now();
     let settings = &agent.settings;
     let search = &agent.search;
@@ -192,7 +197,8 @@ pub async fn gather(agent: &Agent, question: &str, history: &[Turn]) -> anyhow::
     }
     // A question that asks for recommendations gets them among its sources.
     if let Some(wish) = super::suggest::wish(question) {
-        match super::suggest::recommend(agent, wish, &sources, None).await {
+        match super::suggest::recommend(agent, chat_id, Some(question), wish, &sources, None).await
+        {
             Ok(found) => {
                 super::suggest::add(agent, &mut sources, &found).await?;
             }

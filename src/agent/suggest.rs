@@ -94,9 +94,13 @@ fn ask(precio_max: Option<i64>) -> Ask {
 }
 
 /// The products the recommender gives for `wish`, around the first product of the
-/// sources (the one the question is about).
+/// sources (the one the question is about); "for you" also from what was clicked in
+/// conversation `chat_id`. With `question`, only the products it names count (a
+/// search always finds something near a question that names nothing).
 pub async fn recommend(
     agent: &Agent,
+    chat_id: &str,
+    question: Option<&str>,
     wish: Wish,
     sources: &Sources,
     precio_max: Option<i64>,
@@ -105,6 +109,7 @@ pub async fn recommend(
         .all()
         .iter()
         .filter(|s| s.tipo == SourceKind::Producto)
+        .filter(|s| question.is_none_or(|q| crate::llm::extractive::named(q, s)))
         .collect();
     let anchor = products.first();
     let recommender = &agent.recommender;
@@ -126,7 +131,9 @@ pub async fn recommend(
         }
         _ => {
             let ids: Vec<i64> = products.iter().take(RECOMMENDED).map(|s| s.id).collect();
-            recommender.for_products(&ids, &ask(precio_max)).await?
+            recommender
+                .for_conversation(Some(chat_id), &ids, &ask(precio_max))
+                .await?
         }
     })
 }

@@ -202,9 +202,10 @@ impl<'a> Toolbox<'a> {
             tracing::error!(error = %format!("{err:#}"), "tool recommendation failed");
             "la recomendación falló".to_owned()
         };
-        let found = suggest::recommend(self.agent, wish, &reference, precio_max)
-            .await
-            .map_err(failed)?;
+        let found =
+            suggest::recommend(self.agent, self.chat_id, None, wish, &reference, precio_max)
+                .await
+                .map_err(failed)?;
         let numbers = suggest::add(self.agent, sources, &found)
             .await
             .map_err(failed)?;

@@ -38,14 +38,113 @@ pub struct RecommendEvalArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Leave the sequential model out.
+    #[arg(long)]
+    pub sin_secuencial: bool,
+    /// The sequential model's epochs (default: TENDERO_RECOMMEND_SEQUENTIAL_EPOCHS).
+    #[arg(long)]
+    pub epocas: Option<usize>,
+    /// Seconds its training may take (default: TENDERO_RECOMMEND_SEQUENTIAL_MAX_SECS).
+    #[arg(long)]
+    pub segundos_max: Option<f64>,
+    /// Width of its item vectors.
+    #[arg(long)]
+    pub dimension: Option<usize>,
+    /// Its attention blocks.
+    #[arg(long)]
+    pub bloques: Option<usize>,
+    /// The most recent items a user's state is computed from.
+    #[arg(long)]
+    pub longitud: Option<usize>,
+    /// Negatives drawn per sequence and step.
+    #[arg(long)]
+    pub negativos: Option<usize>,
+    /// gBCE's calibration t (0: plain BCE).
+    #[arg(long)]
+    pub calibracion: Option<f32>,
+    #[arg(long)]
+    pub dropout: Option<f32>,
+    /// Adam's learning rate.
+    #[arg(long)]
+    pub tasa: Option<f64>,
+    /// Sequences per training step.
+    #[arg(long)]
+    pub lote: Option<usize>,
+}
+
+impl RecommendEvalArgs {
+    /// The sequential settings with the flags applied.
+    fn sequential(&self, settings: &mut ModelSettings) {
+        if self.sin_secuencial {
+            settings.sequential = None;
+            return;
+        }
+        let s = settings.sequential.get_or_insert_with(Default::default);
+        let set = |slot: &mut usize, v: Option<usize>| {
+            if let Some(v) = v {
+                *slot = v;
+            }
+        };
+        set(&mut s.epochs, self.epocas);
+        set(&mut s.dim, self.dimension);
+        set(&mut s.blocks, self.bloques);
+        set(&mut s.max_len, self.longitud);
+        set(&mut s.negatives, self.negativos);
+        set(&mut s.batch, self.lote);
+        if let Some(v) = self.segundos_max {
+            s.max_seconds = v;
+        }
+        if let Some(v) = self.calibracion {
+            s.calibration = v;
+        }
+        if let Some(v) = self.dropout {
+            s.dropout = v;
+        }
+        if let Some(v) = self.tasa {
+            s.learning_rate = v;
+        }
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!((1..=100).contains(&self.k), "--k must be between 1 and 100");
+        for (flag, value) in [
+            ("--epocas", self.epocas),
+            ("--dimension", self.dimension),
+            ("--bloques", self.bloques),
+            ("--longitud", self.longitud),
+            ("--negativos", self.negativos),
+            ("--lote", self.lote),
+        ] {
+            anyhow::ensure!(value != Some(0), "{flag} must be above 0");
+        }
+        if let Some(t) = self.calibracion {
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&t),
+                "--calibracion must be between 0 and 1"
+            );
+        }
+        if let Some(p) = self.dropout {
+            anyhow::ensure!(
+                (0.0..1.0).contains(&p),
+                "--dropout must be at least 0 and below 1"
+            );
+        }
+        for (flag, value) in [("--segundos-max", self.segundos_max), ("--tasa", self.tasa)] {
+            if let Some(v) = value {
+                anyhow::ensure!(v > 0.0 && v.is_finite(), "{flag} must be above 0");
+            }
+        }
+        Ok(())
+    }
 }
 
 pub(super) async fn eval(
     args: RecommendEvalArgs,
     settings: &RecommendSettings,
 ) -> anyhow::Result<()> {
-    anyhow::ensure!((1..=100).contains(&args.k), "--k must be between 1 and 100");
-    let settings = crate::recommend::model_settings(settings);
+    args.check()?;
+    let mut settings = crate::recommend::model_settings(settings);
+    args.sequential(&mut settings);
     tokio::task::spawn_blocking(move || run(&args, settings))
         .await
         .context("the evaluation task failed")?
@@ -106,6 +205,7 @@ fn run(args: &RecommendEvalArgs, mut settings: ModelSettings) -> anyhow::Result<
                     report.test_from,
                     report.training_seconds
                 );
+                sequential_line(&mut out, report.sequential.as_ref());
                 table(&mut out, "all products", args.k, &report.all);
                 table(
                     &mut out,
@@ -143,12 +243,28 @@ fn run(args: &RecommendEvalArgs, mut settings: ModelSettings) -> anyhow::Result<
                     "leave-one-out: {} users, {} items; models trained in {:.1} s\n",
                     report.users, report.items, report.training_seconds
                 );
+                sequential_line(&mut out, report.sequential.as_ref());
                 table(&mut out, "last item of each user", args.k, &report.rows);
                 print!("{out}");
             }
         }
     }
     Ok(())
+}
+
+fn sequential_line(out: &mut String, training: Option<&eval::SequentialTraining>) {
+    match training {
+        Some(t) => {
+            let _ = writeln!(
+                out,
+                "sequential model: {} epochs in {:.1} s, final loss {:.4}",
+                t.epochs, t.seconds, t.final_loss
+            );
+        }
+        None => {
+            let _ = writeln!(out, "sequential model: not trained");
+        }
+    }
 }
 
 fn table(out: &mut String, title: &str, k: usize, rows: &[Row]) {

@@ -24,6 +24,13 @@ pub struct RecommendSettings {
     pub recommend_ease_max_items: usize,
     /// Orders two products must share before one is served as the other's complement.
     pub recommend_min_support: u32,
+    /// Whether the sequential model (gSASRec-style, candle) is trained.
+    pub recommend_sequential: bool,
+    /// Passes over every customer's sequence the sequential model trains for at most.
+    pub recommend_sequential_epochs: usize,
+    /// Seconds after which the sequential model's training stops (at the end of the
+    /// epoch that reaches them).
+    pub recommend_sequential_max_secs: f64,
 }
 
 impl Default for RecommendSettings {
@@ -35,6 +42,9 @@ impl Default for RecommendSettings {
             recommend_ease_lambda: 200.0,
             recommend_ease_max_items: 4_000,
             recommend_min_support: 2,
+            recommend_sequential: true,
+            recommend_sequential_epochs: 40,
+            recommend_sequential_max_secs: 300.0,
         }
     }
 }
@@ -54,6 +64,16 @@ impl RecommendSettings {
         if self.recommend_min_support == 0 {
             return Err(ConfigError::Invalid(
                 "TENDERO_RECOMMEND_MIN_SUPPORT must be at least 1".into(),
+            ));
+        }
+        if self.recommend_sequential
+            && (self.recommend_sequential_epochs == 0
+                || self.recommend_sequential_max_secs.is_nan()
+                || self.recommend_sequential_max_secs <= 0.0)
+        {
+            return Err(ConfigError::Invalid(
+                "TENDERO_RECOMMEND_SEQUENTIAL_EPOCHS and TENDERO_RECOMMEND_SEQUENTIAL_MAX_SECS must be above 0"
+                    .into(),
             ));
         }
         Ok(())

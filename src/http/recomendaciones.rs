@@ -228,14 +228,16 @@ pub async fn batch(
         )?,
         f.excluir_comprados.unwrap_or(false),
     )?;
-    let mut resultados = Vec::with_capacity(body.cliente_ids.len());
-    for &cliente_id in &body.cliente_ids {
-        let recomendaciones = recommender.for_customer(cliente_id, &ask).await?;
-        resultados.push(ListaCliente {
+    let lists = recommender.for_customers(&body.cliente_ids, &ask).await?;
+    let resultados = body
+        .cliente_ids
+        .iter()
+        .zip(lists)
+        .map(|(&cliente_id, recomendaciones)| ListaCliente {
             cliente_id,
             recomendaciones,
-        });
-    }
+        })
+        .collect();
     Ok(Json(ResultadoLote {
         version: recommender.status_version(),
         resultados,

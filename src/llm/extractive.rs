@@ -40,10 +40,7 @@ pub fn compose(question: &str, sources: &[Source], lang: Lang) -> Vec<String> {
     if !recommended.is_empty() {
         return recommendation(&recommended, lang);
     }
-    let terms: Vec<String> = words(question)
-        .into_iter()
-        .filter(|w| w.len() > 1 && !STOP_WORDS.contains(&w.as_str()))
-        .collect();
+    let terms = terms(question);
     // The relevance floor (measured on the demo shop: docs/search.md): a source
     // shares most of the question's words (two of two, two of three…), so that one
     // common word ("eléctrica", a category) does not make a match. A shop passage
@@ -214,6 +211,21 @@ fn titled(source: &Source) -> Source {
         fragmento: String::new(),
         ..source.clone()
     }
+}
+
+/// The words of a question that may name something (stop words left out).
+fn terms(question: &str) -> Vec<String> {
+    words(question)
+        .into_iter()
+        .filter(|w| w.len() > 1 && !STOP_WORDS.contains(&w.as_str()))
+        .collect()
+}
+
+/// Whether the question names the source: one of its words is in the source's name,
+/// category or text ("¿qué va con el taladro?" names the drill; "¿qué me
+/// recomiendas?" names nothing, whatever retrieval found near it).
+pub fn named(question: &str, source: &Source) -> bool {
+    !shared_terms(&terms(question), source).is_empty()
 }
 
 /// The question's terms the source's name, category or text contains.

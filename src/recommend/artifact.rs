@@ -5,8 +5,9 @@
 
 use super::linalg::NotPositiveDefinite;
 use super::models::{Ease, ModelSettings, Models, Neighbours};
+use super::sequential::Sequential;
 
-const MAGIC: &[u8; 8] = b"TNDREC01";
+const MAGIC: &[u8; 8] = b"TNDREC02";
 
 /// Bytes that are not a generation of this layout.
 #[derive(Debug, thiserror::Error)]
@@ -132,7 +133,62 @@ pub fn encode(products: &[i64], models: &Models) -> Vec<u8> {
             }
         }
     }
+    match models
+        .sequential
+        .as_ref()
+        .and_then(|m| Some((m, m.tensors().ok()?)))
+    {
+        None => w.u32(0),
+        Some((model, tensors)) => {
+            w.u32(1);
+            w.len(model.dim);
+            w.len(model.blocks);
+            w.len(model.heads);
+            w.len(model.max_len);
+            w.len(tensors.len());
+            for (shape, values) in &tensors {
+                w.len(shape.len());
+                for &d in shape {
+                    w.len(d);
+                }
+                for &x in values {
+                    w.f32(x);
+                }
+            }
+        }
+    }
     w.0
+}
+
+/// The sequential model after its flag, checked against the architecture.
+fn sequential(r: &mut Reader<'_>, items: usize) -> Result<Option<Sequential>, Unreadable> {
+    if r.u32()? == 0 {
+        return Ok(None);
+    }
+    let (dim, blocks, heads, max_len) = (
+        r.u32()? as usize,
+        r.u32()? as usize,
+        r.u32()? as usize,
+        r.u32()? as usize,
+    );
+    let count = r.len(4)?;
+    let mut tensors = Vec::with_capacity(count);
+    for _ in 0..count {
+        let rank = r.len(4)?;
+        let shape = (0..rank)
+            .map(|_| r.u32().map(|d| d as usize))
+            .collect::<Result<Vec<_>, _>>()?;
+        let size = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        let size = size.ok_or(Unreadable("tensor too large"))?;
+        if size.saturating_mul(4) > r.0.len() {
+            return Err(Unreadable("truncated"));
+        }
+        let values = (0..size).map(|_| r.f32()).collect::<Result<Vec<_>, _>>()?;
+        tensors.push((shape, values));
+    }
+    Sequential::from_tensors(items, dim, blocks, heads, max_len, tensors)
+        .map(Some)
+        .ok_or(Unreadable("sequential model of another shape"))
 }
 
 /// What [`encode`] wrote.
@@ -153,6 +209,7 @@ pub fn decode(bytes: &[u8]) -> Result<(Vec<i64>, Models), Unreadable> {
         ease_max_items: r.u32()? as usize,
         neighbours: r.u32()? as usize,
         min_support: r.u32()?,
+        sequential: None,
     };
     let now = r.i64()?;
     let count = r.len(4)?;
@@ -183,6 +240,7 @@ pub fn decode(bytes: &[u8]) -> Result<(Vec<i64>, Models), Unreadable> {
             weights,
         })
     };
+    let sequential = sequential(&mut r, n)?;
     if !r.0.is_empty() {
         return Err(Unreadable("trailing bytes"));
     }
@@ -194,6 +252,7 @@ pub fn decode(bytes: &[u8]) -> Result<(Vec<i64>, Models), Unreadable> {
         knn,
         ease,
         together,
+        sequential,
     };
     Ok((products, models))
 }
@@ -201,12 +260,13 @@ pub fn decode(bytes: &[u8]) -> Result<(Vec<i64>, Models), Unreadable> {
 #[cfg(test)]
 mod tests {
     use super::super::data::{Dataset, Purchase};
+    use super::super::sequential::SequentialSettings;
     use super::*;
 
     #[test]
     fn a_generation_reads_back_as_it_was_and_damage_is_refused() {
         let mut purchases = Vec::new();
-        for c in 0..8 {
+        for c in 0..24 {
             for (o, items) in [[1i64, 2], [2, 3]].iter().enumerate() {
                 for &product in items {
                     purchases.push(Purchase {
@@ -219,7 +279,20 @@ mod tests {
             }
         }
         let data = Dataset::new(&purchases, &[9]);
-        let models = Models::train(&data, &ModelSettings::default()).unwrap();
+        let settings = ModelSettings {
+            sequential: Some(SequentialSettings {
+                dim: 8,
+                blocks: 1,
+                heads: 2,
+                max_len: 4,
+                negatives: 2,
+                epochs: 2,
+                min_steps: 0,
+                ..SequentialSettings::default()
+            }),
+            ..ModelSettings::default()
+        };
+        let models = Models::train(&data, &settings).unwrap();
         let bytes = encode(&data.products, &models);
         let (products, back) = decode(&bytes).unwrap();
         assert_eq!(products, data.products);
@@ -232,6 +305,11 @@ mod tests {
             (&b.items, &b.row_of, &b.weights)
         );
         assert_eq!(back.now, models.now);
+        let (a, b) = (
+            models.sequential.as_ref().unwrap(),
+            back.sequential.unwrap(),
+        );
+        assert_eq!(a.state(&[0, 1]).unwrap(), b.state(&[0, 1]).unwrap());
         for cut in [0, 7, 8, 20, bytes.len() - 1] {
             assert!(decode(&bytes[..cut]).is_err(), "cut at {cut}");
         }

@@ -13,8 +13,7 @@ use serde::Serialize;
 
 use super::data::{Dataset, Purchase};
 use super::fusion::{Weights, choose, fuse, top_k};
-use super::linalg::NotPositiveDefinite;
-use super::models::{ModelSettings, Models, Signals};
+use super::models::{ModelError, ModelSettings, Models, SEQUENTIAL, SIGNALS, Signals};
 
 /// The metrics of one model over one set of customers.
 #[derive(Clone, Copy, Debug, Default, Serialize)]
@@ -48,6 +47,7 @@ pub struct TemporalReport {
     pub training_lines: usize,
     pub test_from: String,
     pub training_seconds: f64,
+    pub sequential: Option<SequentialTraining>,
     /// Every product bought in the test period counts.
     pub all: Vec<Row>,
     /// Only products new to the customer count, and own products are not ranked.
@@ -77,26 +77,56 @@ pub struct LeaveOneOutReport {
     pub users: usize,
     pub items: usize,
     pub training_seconds: f64,
+    pub sequential: Option<SequentialTraining>,
     pub rows: Vec<Row>,
     pub weights: Weights,
 }
 
 /// A leave-one-out split scored: the training data, the users' cases with their
 /// signals, and the training time.
-type HeldOut = (Dataset, Vec<Case>, Vec<Signals>, f64);
+type HeldOut = (
+    Dataset,
+    Vec<Case>,
+    Vec<Signals>,
+    f64,
+    Option<SequentialTraining>,
+);
+
+/// How the sequential model's training went, for the reports.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct SequentialTraining {
+    pub epochs: usize,
+    pub seconds: f64,
+    pub final_loss: f32,
+}
+
+impl SequentialTraining {
+    pub fn of(models: &Models) -> Option<Self> {
+        models.sequential.as_ref().map(|s| Self {
+            epochs: s.log.epochs,
+            seconds: s.log.seconds,
+            final_loss: s.log.losses.last().copied().unwrap_or(f32::NAN),
+        })
+    }
+}
 
 /// The moment every leave-one-out sequence ends at.
 const LOO_NOW: i64 = 1_000_000_000;
 
-/// The single models and the fusion, as report rows: name and weights.
-fn candidates(fusion: Weights) -> Vec<(String, Weights)> {
-    vec![
-        ("popularity".into(), Weights::only(3)),
+/// The single models and the fusion, as report rows: name and weights (the
+/// sequential model's row when it was trained).
+fn candidates(fusion: Weights, sequential: bool) -> Vec<(String, Weights)> {
+    let mut rows: Vec<(String, Weights)> = vec![
+        ("popularity".into(), Weights::only(SIGNALS.len() - 1)),
         ("repurchase".into(), Weights::only(0)),
         ("item-kNN".into(), Weights::only(2)),
         ("EASE".into(), Weights::only(1)),
-        (format!("fusion ({})", fusion.describe()), fusion),
-    ]
+    ];
+    if sequential {
+        rows.push(("sequential (gSASRec)".into(), Weights::only(SEQUENTIAL)));
+    }
+    rows.push((format!("fusion ({})", fusion.describe()), fusion));
+    rows
 }
 
 /// Scores `weights` on `cases` whose signals are precomputed.
@@ -202,7 +232,7 @@ fn cases(data: &Dataset, later: &[Purchase], only_new: bool) -> Vec<Case> {
 fn signals_of(models: &Models, data: &Dataset, cases: &[Case]) -> Vec<Signals> {
     cases
         .par_iter()
-        .map(|c| models.signals(&data.histories[c.customer as usize]))
+        .map(|c| models.signals(&data.histories[c.customer as usize], &[]))
         .collect()
 }
 
@@ -212,7 +242,7 @@ pub fn temporal(
     purchases: &[Purchase],
     settings: &ModelSettings,
     k: usize,
-) -> Result<TemporalReport, NotPositiveDefinite> {
+) -> Result<TemporalReport, ModelError> {
     let (train, test, test_from) = split_by_orders(purchases, 0.2);
     let (fit, validation, _) = split_by_orders(&train, 0.2);
 
@@ -225,8 +255,9 @@ pub fn temporal(
         for recency in RECENCY {
             let models = fit_models.with_recency(&fit_data, recency.0, recency.1);
             let val_signals = signals_of(&models, &fit_data, &val_cases);
-            let (weights, value) =
-                choose(|w| score(&val_signals, &val_cases, &fit_data, w, k, only_new).ndcg);
+            let (weights, value) = choose(models.sequential.is_some(), |w| {
+                score(&val_signals, &val_cases, &fit_data, w, k, only_new).ndcg
+            });
             if value > best.1 {
                 best = (weights, value, recency);
             }
@@ -239,13 +270,14 @@ pub fn temporal(
     let started = Instant::now();
     let models = Models::train(&data, settings)?;
     let training_seconds = started.elapsed().as_secs_f64();
+    let sequential = SequentialTraining::of(&models);
     let mut halves = Vec::new();
     for (only_new, (weights, _, recency)) in [(false, chosen[0]), (true, chosen[1])] {
         let models = models.with_recency(&data, recency.0, recency.1);
         let test_cases = cases(&data, &test, only_new);
         let test_signals = signals_of(&models, &data, &test_cases);
         // Among new products, repurchase has nothing to say (it is popularity).
-        let rows = candidates(weights)
+        let rows = candidates(weights, models.sequential.is_some())
             .into_iter()
             .filter(|(name, _)| !(only_new && name == "repurchase"))
             .map(|(model, w)| Row {
@@ -265,6 +297,7 @@ pub fn temporal(
             .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
             .unwrap_or_default(),
         training_seconds,
+        sequential,
         all,
         new,
         weights_all: chosen[0].0,
@@ -280,7 +313,7 @@ pub fn leave_one_out(
     sequences: &[Vec<i64>],
     settings: &ModelSettings,
     k: usize,
-) -> Result<LeaveOneOutReport, NotPositiveDefinite> {
+) -> Result<LeaveOneOutReport, ModelError> {
     let held_out = |drop: usize| {
         let mut purchases = Vec::new();
         let mut targets = Vec::new();
@@ -311,7 +344,7 @@ pub fn leave_one_out(
         }
         (purchases, targets)
     };
-    let evaluate = |drop: usize| -> Result<HeldOut, NotPositiveDefinite> {
+    let evaluate = |drop: usize| -> Result<HeldOut, ModelError> {
         let (purchases, targets) = held_out(drop);
         let all_items: Vec<i64> = {
             let mut items: Vec<i64> = sequences.iter().flatten().copied().collect();
@@ -327,10 +360,16 @@ pub fn leave_one_out(
         // are not ranked), as the protocol says.
         let cases: Vec<Case> = cases(&data, &targets, false);
         let signals = signals_of(&models, &data, &cases);
-        Ok((data, cases, signals, seconds))
+        Ok((
+            data,
+            cases,
+            signals,
+            seconds,
+            SequentialTraining::of(&models),
+        ))
     };
-    let (val_data, val_cases, val_signals, _) = evaluate(2)?;
-    let (weights, _) = choose(|w| {
+    let (val_data, val_cases, val_signals, _, val_sequential) = evaluate(2)?;
+    let (weights, _) = choose(val_sequential.is_some(), |w| {
         let mut w = *w;
         w.0[0] = 0.0;
         score(&val_signals, &val_cases, &val_data, &w, k, true).ndcg
@@ -338,8 +377,8 @@ pub fn leave_one_out(
     let mut weights = weights;
     weights.0[0] = 0.0;
     drop((val_data, val_cases, val_signals));
-    let (data, cases, signals, training_seconds) = evaluate(1)?;
-    let rows = candidates(weights)
+    let (data, cases, signals, training_seconds, sequential) = evaluate(1)?;
+    let rows = candidates(weights, sequential.is_some())
         .into_iter()
         .filter(|(name, _)| name != "repurchase")
         .map(|(model, w)| Row {
@@ -352,6 +391,7 @@ pub fn leave_one_out(
         users: cases.len(),
         items: data.items(),
         training_seconds,
+        sequential,
         rows,
         weights,
     })
@@ -389,7 +429,7 @@ mod tests {
             customer: 0,
             relevant: [0u32, 1].into_iter().collect(),
         };
-        let signals = vec![models.signals(&data.histories[0])];
+        let signals = vec![models.signals(&data.histories[0], &[])];
         let m = score(
             &signals,
             std::slice::from_ref(&case),

@@ -63,23 +63,27 @@ pub fn top_k(scores: &[f32], k: usize, mut skip: impl FnMut(u32) -> bool) -> Vec
 }
 
 /// The weights that maximise `objective` over a grid: repurchase and EASE and item-kNN
-/// on a coarse scale, popularity small (it orders what the others leave at zero).
-pub fn choose(mut objective: impl FnMut(&Weights) -> f64) -> (Weights, f64) {
+/// on a coarse scale, the sequential model too when there is one (`sequential`),
+/// popularity small (it orders what the others leave at zero).
+pub fn choose(sequential: bool, mut objective: impl FnMut(&Weights) -> f64) -> (Weights, f64) {
     let strong = [0.0f32, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0];
     let coarse = [0.0f32, 0.25, 1.0, 4.0];
     let weak = [0.0f32, 0.05, 0.2];
+    let sequence: &[f32] = if sequential { &coarse } else { &[0.0] };
     let mut best = (Weights::only(0), f64::MIN);
     for &repurchase in &strong {
         for &ease in &[0.0f32, 1.0] {
             for &knn in &coarse {
-                for &popularity in &weak {
-                    if repurchase + ease + knn == 0.0 {
-                        continue;
-                    }
-                    let w = Weights([repurchase, ease, knn, popularity + 1e-3]);
-                    let value = objective(&w);
-                    if value > best.1 {
-                        best = (w, value);
+                for &seq in sequence {
+                    for &popularity in &weak {
+                        if repurchase + ease + knn + seq == 0.0 {
+                            continue;
+                        }
+                        let w = Weights([repurchase, ease, knn, seq, popularity + 1e-3]);
+                        let value = objective(&w);
+                        if value > best.1 {
+                            best = (w, value);
+                        }
                     }
                 }
             }
@@ -102,7 +106,11 @@ mod tests {
 
     #[test]
     fn the_grid_finds_the_weights_an_objective_prefers() {
-        let (w, _) = choose(|w| -((w.0[0] - 2.0).abs() + (w.0[2] - 0.25).abs()) as f64);
-        assert_eq!((w.0[0], w.0[2]), (2.0, 0.25));
+        let (w, _) = choose(false, |w| {
+            -((w.0[0] - 2.0).abs() + (w.0[2] - 0.25).abs()) as f64
+        });
+        assert_eq!((w.0[0], w.0[2], w.0[3]), (2.0, 0.25, 0.0));
+        let (w, _) = choose(true, |w| -((w.0[3] - 4.0).abs() + w.0[0] * 0.1) as f64);
+        assert_eq!((w.0[0], w.0[3]), (0.0, 4.0));
     }
 }

@@ -22,20 +22,23 @@ pub mod fusion;
 pub mod linalg;
 pub mod models;
 pub mod orders_file;
+pub mod sequential;
 pub mod serve;
 mod status;
 pub mod train;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, JoinType, QueryFilter, QuerySelect, RelationTrait};
+use sea_orm::{
+    ColumnTrait, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect, RelationTrait,
+};
 
 use crate::config::RecommendSettings;
 use crate::db::Db;
-use crate::db::entities::{cliente, pedido, pedido_item, producto};
+use crate::db::entities::{cliente, conversacion, pedido, pedido_item, producto};
 use crate::error::{Code, Coded, FieldError, INTERNAL_MESSAGE};
 use crate::retrieval::Search;
 use crate::retrieval::filters::Filters;
@@ -44,7 +47,8 @@ use crate::retrieval::store::ChunkKind;
 use crate::shop::pedidos::Estado as EstadoPedido;
 use data::Bought;
 use models::ModelSettings;
-use serve::{Candidate, Choice, append_popular, pick, rank_for};
+use sequential::SequentialSettings;
+use serve::{Candidate, Choice, Rows, append_popular, pick, rank_for};
 pub use serve::{Motivo, Recomendacion};
 pub use status::{EstadoRecomendaciones, Modelo};
 use train::{TrainError, Trained};
@@ -52,6 +56,9 @@ use train::{TrainError, Trained};
 /// Results per request at most, and customers per batch at most.
 pub const MAX_K: usize = 100;
 pub const MAX_BATCH: usize = 100;
+/// Clicks read per request at most (the most recent), and a customer's conversations.
+const MAX_CLICKS: u64 = 50;
+const MAX_CHATS: u64 = 20;
 
 /// Why a recommendation could not be given.
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +104,11 @@ pub fn model_settings(settings: &RecommendSettings) -> ModelSettings {
         ease_lambda: settings.recommend_ease_lambda,
         ease_max_items: settings.recommend_ease_max_items,
         min_support: settings.recommend_min_support,
+        sequential: settings.recommend_sequential.then(|| SequentialSettings {
+            epochs: settings.recommend_sequential_epochs,
+            max_seconds: settings.recommend_sequential_max_secs,
+            ..SequentialSettings::default()
+        }),
         ..ModelSettings::default()
     }
 }
@@ -287,46 +299,74 @@ impl Recommender {
         self.current.read().expect("models lock").clone()
     }
 
-    /// The products a customer bought (non-cancelled orders), oldest first, as items of
-    /// the current generation.
+    /// The products each of `customers` bought (non-cancelled orders), oldest first, as
+    /// items of the current generation, and the ids of all they bought; one query.
+    async fn histories(
+        &self,
+        customers: &[i64],
+        trained: &Trained,
+    ) -> Result<HashMap<i64, (Vec<Bought>, HashSet<i64>)>, RecommendError> {
+        let mut rows: Vec<(i64, i64, i64, DateTime<Utc>)> = pedido_item::Entity::find()
+            .select_only()
+            .column(pedido::Column::ClienteId)
+            .column(pedido_item::Column::ProductoId)
+            .column(pedido::Column::Id)
+            .column(pedido::Column::CreatedAt)
+            .join(JoinType::InnerJoin, pedido_item::Relation::Pedido.def())
+            .filter(pedido::Column::ClienteId.is_in(customers.iter().copied()))
+            .filter(pedido::Column::Estado.ne(EstadoPedido::Cancelado.as_str()))
+            .into_tuple()
+            .all(self.db.conn())
+            .await?;
+        rows.sort_by_key(|&(customer, product, order, at)| (customer, at, order, product));
+        let mut out: HashMap<i64, (Vec<Bought>, HashSet<i64>)> = customers
+            .iter()
+            .map(|&c| (c, (Vec::new(), HashSet::new())))
+            .collect();
+        for (customer, product, order, at) in rows {
+            let Some((history, bought)) = out.get_mut(&customer) else {
+                continue;
+            };
+            bought.insert(product);
+            if let Some(item) = trained.items.item(product) {
+                history.push(Bought {
+                    item,
+                    order: order as u32,
+                    at: at.timestamp(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The products one customer bought: see [`Recommender::histories`].
     async fn history(
         &self,
         customer: i64,
         trained: &Trained,
     ) -> Result<(Vec<Bought>, HashSet<i64>), RecommendError> {
-        let rows: Vec<(i64, i64, DateTime<Utc>)> = pedido_item::Entity::find()
-            .select_only()
-            .column(pedido_item::Column::ProductoId)
-            .column(pedido::Column::Id)
-            .column(pedido::Column::CreatedAt)
-            .join(JoinType::InnerJoin, pedido_item::Relation::Pedido.def())
-            .filter(pedido::Column::ClienteId.eq(customer))
-            .filter(pedido::Column::Estado.ne(EstadoPedido::Cancelado.as_str()))
-            .into_tuple()
-            .all(self.db.conn())
-            .await?;
-        let mut rows = rows;
-        rows.sort_by_key(|&(product, order, at)| (at, order, product));
-        let bought: HashSet<i64> = rows.iter().map(|r| r.0).collect();
-        let history = rows
-            .into_iter()
-            .filter_map(|(product, order, at)| {
-                Some(Bought {
-                    item: trained.items.item(product)?,
-                    order: order as u32,
-                    at: at.timestamp(),
-                })
-            })
-            .collect();
-        Ok((history, bought))
+        Ok(self
+            .histories(&[customer], trained)
+            .await?
+            .remove(&customer)
+            .unwrap_or_default())
     }
 
-    async fn require_customer(&self, id: i64) -> Result<(), RecommendError> {
-        cliente::Entity::find_by_id(id)
-            .one(self.db.conn())
+    /// Every one of `ids` is a customer, or the first that is not is named.
+    async fn require_customers(&self, ids: &[i64]) -> Result<(), RecommendError> {
+        let found: HashSet<i64> = cliente::Entity::find()
+            .select_only()
+            .column(cliente::Column::Id)
+            .filter(cliente::Column::Id.is_in(ids.iter().copied()))
+            .into_tuple::<i64>()
+            .all(self.db.conn())
             .await?
-            .map(|_| ())
-            .ok_or_else(|| RecommendError::NotFound(format!("cliente {id}")))
+            .into_iter()
+            .collect();
+        match ids.iter().find(|id| !found.contains(id)) {
+            Some(missing) => Err(RecommendError::NotFound(format!("cliente {missing}"))),
+            None => Ok(()),
+        }
     }
 
     async fn require_product(&self, id: i64) -> Result<producto::Model, RecommendError> {
@@ -338,57 +378,171 @@ impl Recommender {
     }
 
     /// "For you": the customer's own products again (unless excluded), what customers
-    /// like them bought, the shop's popular products for the rest.
+    /// like them bought and what comes next after their purchases and clicks, the
+    /// shop's popular products for the rest.
     #[tracing::instrument(skip(self, ask))]
     pub async fn for_customer(
         &self,
         customer: i64,
         ask: &Ask,
     ) -> Result<Vec<Recomendacion>, RecommendError> {
-        self.require_customer(customer).await?;
+        let mut lists = self.for_customers(&[customer], ask).await?;
+        Ok(lists.pop().unwrap_or_default())
+    }
+
+    /// "For you" for several customers, in the order given: their histories read in
+    /// one query, their rankings computed in parallel off the runtime, and the product
+    /// rows read once for all the lists.
+    #[tracing::instrument(skip(self, ask), fields(customers = customers.len()))]
+    pub async fn for_customers(
+        &self,
+        customers: &[i64],
+        ask: &Ask,
+    ) -> Result<Vec<Vec<Recomendacion>>, RecommendError> {
+        self.require_customers(customers).await?;
+        let mut rows = Rows::default();
         let Some(trained) = self.trained() else {
-            return Ok(pick(&self.db, &[], &ask.choice(&HashSet::new(), None)).await?);
+            let list = pick(&self.db, &[], &ask.choice(&HashSet::new(), None), &mut rows).await?;
+            return Ok(vec![list; customers.len()]);
         };
-        let (history, bought) = self.history(customer, &trained).await?;
+        let histories = self.histories(customers, &trained).await?;
+        let mut inputs = Vec::with_capacity(customers.len());
+        for &customer in customers {
+            // A customer asked for twice gets the same list twice.
+            let (history, bought) = histories.get(&customer).cloned().unwrap_or_default();
+            let clicks = self.customer_clicks(customer, &trained).await?;
+            inputs.push((history, clicks, bought));
+        }
         let weights = if ask.exclude_bought {
             trained.summary.uses.nuevos
         } else {
             trained.summary.uses.para_ti
         };
-        let ranking = rank_for(&trained, &history, &weights, ask.exclude_bought);
-        let exclude = if ask.exclude_bought {
-            bought
-        } else {
-            HashSet::new()
-        };
-        Ok(pick(&self.db, &ranking, &ask.choice(&exclude, None)).await?)
+        let exclude_bought = ask.exclude_bought;
+        let ranker = Arc::clone(&trained);
+        let (inputs, rankings) = tokio::task::spawn_blocking(move || {
+            use rayon::prelude::*;
+            let rankings: Vec<Vec<Candidate>> = inputs
+                .par_iter()
+                .map(|(history, clicks, _)| {
+                    rank_for(&ranker, history, clicks, &weights, exclude_bought)
+                })
+                .collect();
+            (inputs, rankings)
+        })
+        .await
+        .map_err(|err| RecommendError::Internal(err.into()))?;
+        let mut lists = Vec::with_capacity(customers.len());
+        let none = HashSet::new();
+        for ((_, _, bought), ranking) in inputs.iter().zip(&rankings) {
+            let exclude = if exclude_bought { bought } else { &none };
+            lists.push(pick(&self.db, ranking, &ask.choice(exclude, None), &mut rows).await?);
+        }
+        Ok(lists)
     }
 
-    /// For a visitor without an account: what goes with the products of their
-    /// conversation (asked about, shown, clicked), those products left out.
+    /// For a conversation: what goes with the products it asked about or was shown
+    /// (`products`) and the products clicked in it, those products left out. When an
+    /// order was taken in the conversation, its customer's purchases count too.
     #[tracing::instrument(skip(self, ask))]
-    pub async fn for_products(
+    pub async fn for_conversation(
         &self,
+        chat_id: Option<&str>,
         products: &[i64],
         ask: &Ask,
     ) -> Result<Vec<Recomendacion>, RecommendError> {
-        let seen: HashSet<i64> = products.iter().copied().collect();
+        let mut seen: HashSet<i64> = products.iter().copied().collect();
         let Some(trained) = self.trained() else {
-            return Ok(pick(&self.db, &[], &ask.choice(&seen, None)).await?);
+            return Ok(pick(
+                &self.db,
+                &[],
+                &ask.choice(&seen, None),
+                &mut Rows::default(),
+            )
+            .await?);
         };
-        let now = trained.models.now;
-        let history: Vec<Bought> = products
-            .iter()
-            .filter_map(|&p| {
+        let (history, mut steps) = match chat_id {
+            None => (Vec::new(), Vec::new()),
+            Some(chat) => {
+                let chats = [chat.to_owned()];
+                let customer = conversacion::Entity::find_by_id(chat)
+                    .one(self.db.conn())
+                    .await?
+                    .and_then(|c| c.cliente_id);
+                let history = match customer {
+                    Some(customer) => self.history(customer, &trained).await?.0,
+                    None => Vec::new(),
+                };
+                (history, self.clicks_in(&chats, &trained).await?)
+            }
+        };
+        seen.extend(
+            steps
+                .iter()
+                .map(|b| trained.items.products[b.item as usize]),
+        );
+        // What the question is about is the latest step.
+        let now = Utc::now().timestamp();
+        steps.extend(products.iter().filter_map(|&p| {
+            Some(Bought {
+                item: trained.items.item(p)?,
+                order: u32::MAX,
+                at: now,
+            })
+        }));
+        let ranking = rank_for(
+            &trained,
+            &history,
+            &steps,
+            &trained.summary.uses.nuevos,
+            true,
+        );
+        Ok(pick(
+            &self.db,
+            &ranking,
+            &ask.choice(&seen, None),
+            &mut Rows::default(),
+        )
+        .await?)
+    }
+
+    /// The products clicked in `chats` (the most recent [`MAX_CLICKS`]), as items of
+    /// the current generation, oldest first.
+    async fn clicks_in(
+        &self,
+        chats: &[String],
+        trained: &Trained,
+    ) -> Result<Vec<Bought>, RecommendError> {
+        Ok(crate::events::clicks(&self.db, chats, MAX_CLICKS)
+            .await?
+            .into_iter()
+            .filter_map(|(product, at)| {
                 Some(Bought {
-                    item: trained.items.item(p)?,
-                    order: 0,
-                    at: now,
+                    item: trained.items.item(product)?,
+                    order: u32::MAX,
+                    at: at.timestamp(),
                 })
             })
-            .collect();
-        let ranking = rank_for(&trained, &history, &trained.summary.uses.nuevos, true);
-        Ok(pick(&self.db, &ranking, &ask.choice(&seen, None)).await?)
+            .collect())
+    }
+
+    /// The products a customer clicked in the conversations linked to them (those an
+    /// order of theirs was taken in), the most recent [`MAX_CHATS`] conversations.
+    async fn customer_clicks(
+        &self,
+        customer: i64,
+        trained: &Trained,
+    ) -> Result<Vec<Bought>, RecommendError> {
+        let chats: Vec<String> = conversacion::Entity::find()
+            .select_only()
+            .column(conversacion::Column::Id)
+            .filter(conversacion::Column::ClienteId.eq(customer))
+            .order_by_desc(conversacion::Column::UpdatedAt)
+            .limit(MAX_CHATS)
+            .into_tuple()
+            .all(self.db.conn())
+            .await?;
+        self.clicks_in(&chats, trained).await
     }
 
     /// Products bought in the same orders as `product` (confidence among pairs with lift
@@ -432,6 +586,7 @@ impl Recommender {
             &self.db,
             &ranking,
             &ask.choice(&HashSet::from([product]), not_category),
+            &mut Rows::default(),
         )
         .await?)
     }
@@ -511,6 +666,7 @@ impl Recommender {
             &self.db,
             &ranking,
             &ask.choice(&HashSet::from([product]), None),
+            &mut Rows::default(),
         )
         .await?)
     }

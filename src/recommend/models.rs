@@ -11,7 +11,9 @@
 //!   `ease_max_items`: the matrix is dense);
 //! - **bought together**: products in the same order, scored by confidence among the
 //!   pairs whose lift is above 1 and whose support reaches `min_support`, so that one
-//!   shared basket is not served as a rule.
+//!   shared basket is not served as a rule;
+//! - **sequential**: a gSASRec-style transformer over the customer's products in the
+//!   order they were bought (`sequential`), when enough customers bought twice.
 //!
 //! Every score is computed over dense item indices (`data::Dataset`).
 
@@ -19,6 +21,7 @@ use rayon::prelude::*;
 
 use super::data::{Bought, Dataset, History};
 use super::linalg::{NotPositiveDefinite, invert_spd};
+use super::sequential::{Sequential, SequentialSettings};
 
 const SECONDS_PER_DAY: f32 = 86_400.0;
 
@@ -38,6 +41,8 @@ pub struct ModelSettings {
     pub neighbours: usize,
     /// Orders two products must share before they are "bought together".
     pub min_support: u32,
+    /// The sequential model's shape and training; `None` trains none.
+    pub sequential: Option<SequentialSettings>,
 }
 
 impl Default for ModelSettings {
@@ -49,6 +54,7 @@ impl Default for ModelSettings {
             ease_max_items: 4_000,
             neighbours: 100,
             min_support: 3,
+            sequential: Some(SequentialSettings::default()),
         }
     }
 }
@@ -114,7 +120,21 @@ pub struct Models {
     pub knn: Neighbours,
     pub ease: Option<Ease>,
     pub together: Neighbours,
+    pub sequential: Option<Sequential>,
 }
+
+/// Why the models could not be trained.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error(transparent)]
+    Ease(#[from] NotPositiveDefinite),
+    #[error("the sequential model could not be trained: {0}")]
+    Sequential(#[from] candle_core::Error),
+}
+
+/// Customers with two purchases or more the sequential model needs before it is
+/// trained (fewer teach it nothing the other models do not know).
+pub const MIN_SEQUENCES: usize = 20;
 
 /// What each model scores for one customer, item-indexed, each scaled to a maximum of 1.
 #[derive(Clone, Debug)]
@@ -122,11 +142,15 @@ pub struct Signals {
     pub repurchase: Vec<f32>,
     pub ease: Vec<f32>,
     pub knn: Vec<f32>,
+    pub sequential: Vec<f32>,
     pub popularity: Vec<f32>,
 }
 
-/// The signals' names, in the order [`Signals::get`] and the fusion weights use.
-pub const SIGNALS: [&str; 4] = ["repurchase", "ease", "knn", "popularity"];
+/// The signals' names, in the order [`Signals::get`] and the fusion weights use
+/// (popularity last).
+pub const SIGNALS: [&str; 5] = ["repurchase", "ease", "knn", "sequential", "popularity"];
+/// The index of the sequential signal in [`SIGNALS`].
+pub const SEQUENTIAL: usize = 3;
 
 impl Signals {
     pub fn get(&self, signal: usize) -> &[f32] {
@@ -134,6 +158,7 @@ impl Signals {
             0 => &self.repurchase,
             1 => &self.ease,
             2 => &self.knn,
+            3 => &self.sequential,
             _ => &self.popularity,
         }
     }
@@ -141,12 +166,16 @@ impl Signals {
 
 impl Models {
     /// Trains every model on `data`.
-    pub fn train(data: &Dataset, settings: &ModelSettings) -> Result<Self, NotPositiveDefinite> {
+    pub fn train(data: &Dataset, settings: &ModelSettings) -> Result<Self, ModelError> {
         let items = data.items();
         let customers_of = customers_of(data);
         let popularity = popularity(data, settings);
         let (knn, ease) = collaborative(data, &customers_of, settings)?;
         let together = bought_together(data, settings);
+        let sequential = match &settings.sequential {
+            Some(s) => train_sequential(data, s)?,
+            None => None,
+        };
         Ok(Self {
             items,
             settings: settings.clone(),
@@ -155,6 +184,7 @@ impl Models {
             knn,
             ease,
             together,
+            sequential,
         })
     }
 
@@ -194,8 +224,11 @@ impl Models {
         latest
     }
 
-    /// Every model's scores for a customer with `history`.
-    pub fn signals(&self, history: History<'_>) -> Signals {
+    /// Every model's scores for a customer with `history` (purchases, oldest first) who
+    /// also clicked `clicks` (oldest first; none in the offline evaluation). A click
+    /// counts half a purchase for the collaborative models and is a step of the
+    /// sequence for the sequential one; repurchase counts purchases only.
+    pub fn signals(&self, history: History<'_>, clicks: &[Bought]) -> Signals {
         let n = self.items;
         let mut repurchase = vec![0.0f32; n];
         for Bought { item, at, .. } in history {
@@ -203,7 +236,16 @@ impl Models {
                 *r += self.decay(*at);
             }
         }
-        let weighted = self.weighted(history);
+        let mut weighted = self.weighted(history);
+        if !clicks.is_empty() {
+            let bought: std::collections::HashSet<u32> = weighted.iter().map(|w| w.0).collect();
+            weighted.extend(
+                self.weighted(clicks)
+                    .into_iter()
+                    .filter(|(item, _)| !bought.contains(item))
+                    .map(|(item, w)| (item, 0.5 * w)),
+            );
+        }
         let mut ease = vec![0.0f32; n];
         if let Some(model) = &self.ease {
             model.score(&weighted, &mut ease);
@@ -214,10 +256,30 @@ impl Models {
                 knn[other as usize] += weight * similarity;
             }
         }
+        let mut sequential = vec![0.0f32; n];
+        if let Some(model) = &self.sequential {
+            let items: Vec<u32> = if clicks.is_empty() {
+                history.iter().map(|b| b.item).collect()
+            } else {
+                let mut steps: Vec<&Bought> = history.iter().chain(clicks).collect();
+                steps.sort_by_key(|b| b.at);
+                steps.into_iter().map(|b| b.item).collect()
+            };
+            match model.state(&items) {
+                Ok(Some(state)) => {
+                    if let Err(err) = model.scores(&state, &mut sequential) {
+                        tracing::warn!(error = %err, "sequential scores not computed");
+                    }
+                }
+                Ok(None) => {}
+                Err(err) => tracing::warn!(error = %err, "sequential state not computed"),
+            }
+        }
         let mut signals = Signals {
             repurchase,
             ease,
             knn,
+            sequential,
             popularity: self.popularity.clone(),
         };
         for v in [
@@ -243,6 +305,24 @@ fn scale_to_one(v: &mut [f32]) {
     } else {
         v.iter_mut().for_each(|x| *x = 0.0);
     }
+}
+
+/// The sequential model over every customer's items in time order, when at least
+/// [`MIN_SEQUENCES`] customers bought twice.
+fn train_sequential(
+    data: &Dataset,
+    settings: &SequentialSettings,
+) -> Result<Option<Sequential>, candle_core::Error> {
+    let sequences: Vec<Vec<u32>> = data
+        .histories
+        .iter()
+        .map(|h| h.iter().map(|b| b.item).collect::<Vec<u32>>())
+        .filter(|s| s.len() >= 2)
+        .collect();
+    if sequences.len() < MIN_SEQUENCES || data.items() < 2 {
+        return Ok(None);
+    }
+    Sequential::train(data.items(), &sequences, settings).map(Some)
 }
 
 /// Per item, the customers who bought it (each once).
@@ -492,11 +572,31 @@ mod tests {
         let data = shop();
         let models = Models::train(&data, &ModelSettings::default()).unwrap();
         let customer = data.customer(12).unwrap() as usize;
-        let signals = models.signals(&data.histories[customer]);
+        let signals = models.signals(&data.histories[customer], &[]);
         let bits = data.item(2).unwrap() as usize;
         let hammer = data.item(3).unwrap() as usize;
         assert!(signals.ease[bits] > signals.ease[hammer]);
         assert!(signals.knn[bits] > signals.knn[hammer]);
         assert_eq!(signals.repurchase[data.item(1).unwrap() as usize], 1.0);
+    }
+
+    #[test]
+    fn a_click_on_a_hammer_brings_nails_without_counting_as_a_purchase() {
+        let data = shop();
+        let models = Models::train(&data, &ModelSettings::default()).unwrap();
+        let customer = data.customer(12).unwrap() as usize;
+        let history = &data.histories[customer];
+        let (hammer, nails) = (data.item(3).unwrap(), data.item(4).unwrap() as usize);
+        let before = models.signals(history, &[]);
+        let click = Bought {
+            item: hammer,
+            order: u32::MAX,
+            at: 21 * DAY,
+        };
+        let after = models.signals(history, &[click]);
+        assert_eq!(before.knn[nails], 0.0);
+        assert!(after.knn[nails] > 0.0);
+        assert!(after.ease[nails] > before.ease[nails]);
+        assert_eq!(after.repurchase[hammer as usize], 0.0);
     }
 }

@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 
 use super::data::Bought;
 use super::fusion::{Weights, fuse};
+use super::models::SEQUENTIAL;
 use super::train::Trained;
 use crate::db::Db;
 use crate::db::entities::producto;
@@ -91,13 +92,19 @@ impl Choice<'_> {
     }
 }
 
+/// Product rows read while one request builds its lists, so that a batch reads each
+/// product once.
+#[derive(Default)]
+pub struct Rows(HashMap<i64, producto::Model>);
+
 /// The first `k` candidates (in order) whose live rows the choice accepts; then, when
 /// fewer than `k` passed, other products it accepts (lowest id first, as `Popular`
-/// with score 0).
+/// with score 0). Rows already in `rows` are not read again.
 pub async fn pick(
     db: &Db,
     ranking: &[Candidate],
     choice: &Choice<'_>,
+    rows: &mut Rows,
 ) -> Result<Vec<Recomendacion>, sea_orm::DbErr> {
     let k = choice.k;
     let mut out: Vec<Recomendacion> = Vec::with_capacity(k);
@@ -110,25 +117,30 @@ pub async fn pick(
             .iter()
             .filter(|c| !choice.exclude.contains(&c.product) && !taken.contains(&c.product))
             .collect();
-        let mut rows: HashMap<i64, producto::Model> = producto::Entity::find()
-            .filter(producto::Column::Id.is_in(part.iter().map(|c| c.product)))
-            .all(db.conn())
-            .await?
-            .into_iter()
-            .map(|p| (p.id, p))
+        let missing: Vec<i64> = part
+            .iter()
+            .map(|c| c.product)
+            .filter(|id| !rows.0.contains_key(id))
             .collect();
+        if !missing.is_empty() {
+            let read = producto::Entity::find()
+                .filter(producto::Column::Id.is_in(missing))
+                .all(db.conn())
+                .await?;
+            rows.0.extend(read.into_iter().map(|p| (p.id, p)));
+        }
         for candidate in part {
             if out.len() == k {
                 break;
             }
-            let Some(row) = rows.remove(&candidate.product) else {
+            let Some(row) = rows.0.get(&candidate.product) else {
                 continue;
             };
-            if choice.accepts(&row) && taken.insert(row.id) {
+            if choice.accepts(row) && taken.insert(row.id) {
                 out.push(Recomendacion {
                     score: candidate.score,
                     motivo: candidate.motivo,
-                    producto: row.into(),
+                    producto: row.clone().into(),
                 });
             }
         }
@@ -164,14 +176,16 @@ pub async fn pick(
     Ok(out)
 }
 
-/// The fused ranking of every item for a history; own items skipped when asked.
+/// The fused ranking of every item for a history of purchases and clicks; bought
+/// items skipped when asked.
 pub(super) fn rank_for(
     trained: &Trained,
     history: &[Bought],
+    clicks: &[Bought],
     weights: &Weights,
     exclude_bought: bool,
 ) -> Vec<Candidate> {
-    let signals = trained.models.signals(history);
+    let signals = trained.models.signals(history, clicks);
     let mut fused = Vec::new();
     fuse(&signals, weights, &mut fused);
     let own: HashSet<u32> = history.iter().map(|b| b.item).collect();
@@ -184,7 +198,10 @@ pub(super) fn rank_for(
         .map(|i| {
             let motivo = if signals.repurchase[i] > 0.0 && weights.0[0] > 0.0 {
                 Motivo::Recompra
-            } else if signals.ease[i] > 0.0 || signals.knn[i] > 0.0 {
+            } else if signals.ease[i] > 0.0
+                || signals.knn[i] > 0.0
+                || (signals.sequential[i] > 0.5 && weights.0[SEQUENTIAL] > 0.0)
+            {
                 Motivo::ParaTi
             } else {
                 Motivo::Popular

@@ -75,6 +75,21 @@ impl Recommender {
         };
         let ease_items = t.models.ease.as_ref().map_or(0, |e| e.items.len());
         let pairs: usize = t.models.together.lists.iter().map(Vec::len).sum();
+        let sequential = t.models.sequential.as_ref().map(|m| {
+            let training = t.summary.sequential.as_ref().map_or(String::new(), |s| {
+                format!(
+                    "; {} épocas en {:.1} s, pérdida final {:.3}",
+                    s.epochs, s.seconds, s.final_loss
+                )
+            });
+            Modelo {
+                nombre: "secuencial".into(),
+                descripcion: format!(
+                    "gSASRec: {} bloques de atención, dimensión {}, últimos {} productos del cliente{training}",
+                    m.blocks, m.dim, m.max_len
+                ),
+            }
+        });
         EstadoRecomendaciones {
             version: Some(t.version),
             entrenado_at: Some(t.trained_at),
@@ -119,7 +134,10 @@ impl Recommender {
                         t.models.settings.min_support
                     ),
                 },
-            ],
+            ]
+            .into_iter()
+            .chain(sequential)
+            .collect(),
             pesos: serde_json::json!({ "para_ti": describe(&t.summary.uses.para_ti), "nuevos": describe(&t.summary.uses.nuevos) }),
             evaluacion: t.summary.evaluation.clone(),
             entrenando,

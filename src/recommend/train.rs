@@ -44,8 +44,8 @@ impl Default for Uses {
     /// The weights Online Retail's validation split chose (docs/recommendations.md).
     fn default() -> Self {
         Self {
-            para_ti: Weights([0.5, 0.0, 0.0, 0.201]),
-            nuevos: Weights([0.0, 1.0, 0.0, 0.201]),
+            para_ti: Weights([0.5, 0.0, 0.0, 0.0, 0.201]),
+            nuevos: Weights([0.0, 1.0, 0.0, 0.0, 0.201]),
         }
     }
 }
@@ -62,6 +62,9 @@ pub struct Summary {
     pub uses: Uses,
     /// The shop's own temporal evaluation (`eval::TemporalReport`), with orders enough.
     pub evaluation: Option<serde_json::Value>,
+    /// How the sequential model trained, when it was.
+    #[serde(default)]
+    pub sequential: Option<eval::SequentialTraining>,
 }
 
 /// One generation of the models, served until a newer one replaces it.
@@ -154,6 +157,7 @@ pub fn train(
         products: data.items(),
         uses,
         evaluation,
+        sequential: eval::SequentialTraining::of(&models),
     };
     Ok((summary, artifact::encode(&data.products, &models)))
 }

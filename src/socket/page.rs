@@ -120,7 +120,7 @@ pub(super) async fn on_product_click<A: Adapter>(
         .take(MAX_CLICK_QUERY_CHARS)
         .collect();
     events.record(
-        "click_producto",
+        crate::events::CLICK,
         json!({
             "chat_id": chat_id,
             "producto_id": click.producto_id,

@@ -478,6 +478,28 @@ fn eval_scores_recommendations_on_an_orders_file() {
         stdout.contains("leave-one-out: 40 users, 4 items"),
         "{stdout}"
     );
+    // The sequential model trains on the 40 sequences and gets its row.
+    assert!(
+        !stdout.contains("sequential model: not trained"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("| sequential (gSASRec) |"), "{stdout}");
+    let output = tendero(dir.path())
+        .args([
+            "eval",
+            "recomendaciones",
+            orders.to_str().unwrap(),
+            "--calibracion",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--calibracion must be between 0 and 1"),
+        "{stderr}"
+    );
 
     let bad = dir.path().join("malo.csv");
     std::fs::write(&bad, "InvoiceNo,StockCode\n1,10001\n").unwrap();

@@ -13,7 +13,9 @@ on_every_backend!(
     filters_never_leak_and_bad_input_is_refused,
     a_failed_training_leaves_the_previous_models_serving,
     the_agent_recommends_in_the_chat,
-    a_generation_survives_a_restart_and_one_trained_by_the_cli_is_served
+    a_generation_survives_a_restart_and_one_trained_by_the_cli_is_served,
+    the_order_of_purchases_decides_what_comes_next,
+    a_click_in_the_chat_shapes_what_is_recommended
 );
 
 /// The shop: drills are bought with bits, hammers with nails.
@@ -233,6 +235,84 @@ async fn a_known_history_gives_the_expected_recommendations(backend: Backend) {
         .expect(200);
     assert_eq!(estado["version"].as_u64(), Some(version));
     assert!(estado["ultimo_error"].is_null(), "{estado}");
+}
+
+/// Every customer walks round eight products the same way, one order per product,
+/// four steps from their own starting point. Which of a product's two neighbours comes
+/// next only the order of purchases tells: as sets of products bought, both
+/// neighbours look alike.
+async fn the_order_of_purchases_decides_what_comes_next(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let mut tomos = Vec::new();
+    for n in 0..8 {
+        tomos.push(
+            product(
+                &app,
+                &format!("TOM-{n}"),
+                &format!("Colección, tomo {n}"),
+                "Libros",
+                "20000",
+            )
+            .await,
+        );
+    }
+    // 56 customers, 7 per starting point, 224 orders: enough for the shop's own
+    // validation split to choose the fusion weights. Orders go step by step, so the
+    // later orders of the split are later steps of every walk.
+    let mut walkers = Vec::new();
+    for n in 0..56 {
+        walkers.push(customer(&app, n).await);
+    }
+    for step in 0..4 {
+        for (n, &c) in walkers.iter().enumerate() {
+            order(&app, c, &[tomos[(n + step) % 8]]).await;
+        }
+    }
+    // Three customers of whom only the order of purchases is known: one walked two
+    // steps, two bought the same two products in opposite orders. Bought together,
+    // the four neighbours of their products look alike.
+    let mut cases = Vec::new();
+    for (n, (walk, next)) in [(vec![2, 3], 4), (vec![1, 5], 6), (vec![5, 1], 2)]
+        .into_iter()
+        .enumerate()
+    {
+        let c = customer(&app, 100 + n).await;
+        for step in walk {
+            order(&app, c, &[tomos[step]]).await;
+        }
+        cases.push((c, tomos[next]));
+    }
+    let estado = train(&app).await;
+    let modelos = estado["modelos"].as_array().unwrap();
+    assert!(
+        modelos.iter().any(|m| m["nombre"] == "secuencial"),
+        "{estado}"
+    );
+    assert!(
+        estado["pesos"]["nuevos"]["sequential"].as_f64().unwrap() > 0.0,
+        "validation gave the sequential model no weight: {estado}"
+    );
+    for &(who, next) in &cases {
+        let (ids, reply) = list(
+            &app,
+            &format!("/api/clientes/{who}/recomendaciones?excluir_comprados=true&k=3"),
+        )
+        .await;
+        assert_eq!(ids.first(), Some(&next), "{reply}");
+        assert_eq!(motivo(&reply, next), "para_ti", "{reply}");
+    }
+    // A new order moves the walk on at once, without training again.
+    let walker = cases[0].0;
+    order(&app, walker, &[tomos[4]]).await;
+    let (ids, reply) = list(
+        &app,
+        &format!("/api/clientes/{walker}/recomendaciones?excluir_comprados=true&k=3"),
+    )
+    .await;
+    assert_eq!(ids.first(), Some(&tomos[5]), "{reply}");
+    assert_eq!(reply["version"], estado["version"], "no training happened");
 }
 
 async fn filters_never_leak_and_bad_input_is_refused(backend: Backend) {
@@ -456,6 +536,70 @@ async fn the_agent_recommends_in_the_chat(backend: Backend) {
     assert!(
         found.iter().all(|f| f.2 < 45_000.0 && f.0 != s.martillo),
         "{answer}"
+    );
+}
+
+/// Over Socket.IO, with the extractive generator: "¿qué me recomiendas?" in a chat
+/// where the hammer was clicked gets the nails (what its buyers bought), not the
+/// hammer again; the same question in a fresh chat gets the popular products.
+async fn a_click_in_the_chat_shapes_what_is_recommended(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let s = shop(&app).await;
+    train(&app).await;
+    let mut client = crate::socket_client::SocketClient::connect(&app.url(""), None).await;
+    client.ask("Hola", None).await;
+    let hello = client.until_end().await;
+    let chat_id = hello.last["chat_id"].as_str().unwrap().to_owned();
+    client
+        .emit(
+            "product_click",
+            json!({"chat_id": chat_id, "producto_id": s.martillo, "query": "martillo"}),
+        )
+        .await;
+    // The event log writes the click in the background.
+    let db = app.state.db().conn();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        use tendero::db::entities::evento;
+        let written = evento::Entity::find()
+            .filter(evento::Column::ChatId.eq(chat_id.as_str()))
+            .filter(evento::Column::ProductoId.eq(s.martillo))
+            .one(db)
+            .await
+            .unwrap();
+        if written.is_some() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the click was not recorded"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    client.ask("¿Qué me recomiendas?", Some(&chat_id)).await;
+    let answer = client.until_end().await.last;
+    let found = recommended(&answer);
+    let reasons: Vec<(i64, &str)> = found.iter().map(|f| (f.0, f.1.as_str())).collect();
+    assert!(reasons.contains(&(s.clavos, "para_ti")), "{answer}");
+    // The rest fills up with popular products; the hammer itself is not offered.
+    assert!(
+        reasons
+            .iter()
+            .all(|&(id, motivo)| id == s.clavos || motivo == "popular"),
+        "{answer}"
+    );
+    assert!(found.iter().all(|f| f.0 != s.martillo), "{answer}");
+
+    client.ask("¿Qué me recomiendas?", None).await;
+    let fresh = client.until_end().await.last;
+    let found = recommended(&fresh);
+    assert!(!found.is_empty(), "{fresh}");
+    assert!(
+        found.iter().all(|f| f.1 == "popular"),
+        "no click, no history: {fresh}"
     );
 }
 

@@ -1,5 +1,6 @@
 //! What customers did: searches (`busqueda`), answers (`respuesta`) and product
-//! clicks (`click_producto`), each with its data as JSON.
+//! clicks (`click_producto`), each with its data as JSON, and the conversation and
+//! product it concerns as columns (copied from the data) for lookups.
 
 use sea_orm::entity::prelude::*;
 
@@ -10,6 +11,10 @@ pub struct Model {
     pub id: i64,
     pub tipo: String,
     pub datos: Json,
+    /// `datos.chat_id`, when it has one.
+    pub chat_id: Option<String>,
+    /// `datos.producto_id`, when it has one.
+    pub producto_id: Option<i64>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }
