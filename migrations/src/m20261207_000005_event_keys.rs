@@ -21,22 +21,19 @@ pub struct Migration;
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         // One column per statement: SQLite alters one thing at a time.
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Eventos::Table)
-                    .add_column_if_not_exists(string_null(Eventos::ChatId))
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Eventos::Table)
-                    .add_column_if_not_exists(big_integer_null(Eventos::ProductoId))
-                    .to_owned(),
-            )
-            .await?;
+        for column in [
+            string_null(Eventos::ChatId),
+            big_integer_null(Eventos::ProductoId),
+        ] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Eventos::Table)
+                        .add_column_if_not_exists(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
         manager
             .create_index(
                 Index::create()
