@@ -17,17 +17,28 @@ start_server() {
   else
     db_url="sqlite://$DIR/tendero.db?mode=rwc"
   fi
-  env TENDERO_ADDR="127.0.0.1:$PORT" TENDERO_DATA_DIR="$DIR" TENDERO_DATABASE_URL="$db_url" \
-    TENDERO_JWT_SECRET=bench-secret-bench-secret-bench-secret-42 \
-    TENDERO_ADMIN_EMAIL=admin@bench.test TENDERO_ADMIN_PASSWORD=bench-password \
-    TENDERO_DEMO=false TENDERO_EMBEDDER=hash "$@" \
-    "$BIN" serve > "${BENCH_LOG:-$DIR/server.log}" 2>&1 &
-  PID=$!
+  SERVER_ENV=(TENDERO_ADDR="127.0.0.1:$PORT" TENDERO_DATA_DIR="$DIR" TENDERO_DATABASE_URL="$db_url"
+    TENDERO_JWT_SECRET=bench-secret-bench-secret-bench-secret-42
+    TENDERO_ADMIN_EMAIL=admin@bench.test TENDERO_ADMIN_PASSWORD=bench-password
+    TENDERO_DEMO=false TENDERO_EMBEDDER=hash "$@")
+  launch_server
   trap stop_server EXIT
+  DB_URL=$db_url
+}
+
+# Starts the binary with SERVER_ENV, waits for /health, signs in.
+launch_server() {
+  env "${SERVER_ENV[@]}" "$BIN" serve >> "${BENCH_LOG:-$DIR/server.log}" 2>&1 &
+  PID=$!
   for _ in $(seq "${HEALTH_TRIES:-100}"); do curl -sf "$BASE/health" >/dev/null && break; sleep 0.1; done
   TOKEN=$(curl -sf "$BASE/api/auth/login" -H 'content-type: application/json' \
     -d '{"email":"admin@bench.test","password":"bench-password"}' | json '["token"]')
-  DB_URL=$db_url
+}
+
+# Stops the server and starts it again on the same data and settings.
+restart_server() {
+  kill "$PID" && wait "$PID" 2>/dev/null || true
+  launch_server
 }
 
 stop_server() {

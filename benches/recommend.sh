@@ -35,6 +35,11 @@ run_backend() {
       | grep -E "Requests/sec|^ +(50|90|99)%|Non-2xx"
   done
   echo "RSS after serving: $(rss_mb) MB"
+  # A server started with the generation stored: what loading it added to its RSS.
+  restart_server
+  api GET /api/recomendaciones/estado > "$DIR/estado.json"
+  echo "models loaded by a fresh server: +$(json '["memoria_al_cargar_mb"]' < "$DIR/estado.json") MB RSS;" \
+    "its RSS after start: $(rss_mb) MB"
   stop_server
 }
 

@@ -12,7 +12,8 @@
 //! - domain and infrastructure: [`shop`] (customers, products, orders), [`auth`]
 //!   (staff, passwords, tokens), [`retrieval`] (embedders, LanceDB, FAISS, hybrid
 //!   search kept in step with the database), [`llm`] (the generators), [`speech`]
-//!   (audio and Whisper), [`export`] (reports), [`events`] (the event log),
+//!   (audio and Whisper), [`export`] (reports), [`learning`] (the event log and
+//!   what customers send about what they were shown),
 //!   [`cluster`] (several nodes through Redis), [`db`] (connection and entities),
 //!   [`config`] (settings by section), [`error`] (the table of error codes),
 //!   [`text`] and [`progress`].
@@ -25,9 +26,9 @@ pub mod cluster;
 pub mod config;
 pub mod db;
 pub mod error;
-pub mod events;
 pub mod export;
 pub mod http;
+pub mod learning;
 pub mod llm;
 pub mod progress;
 pub mod recommend;

@@ -26,10 +26,10 @@ use crate::catalog::Catalog;
 use crate::cluster::Cluster;
 use crate::config::{Settings, redact_url};
 use crate::db::Db;
-use crate::events::EventLog;
 use crate::export::Reports;
 use crate::http::metrics::Metrics;
 use crate::http::{self, HttpState, RouterSettings};
+use crate::learning::{EventLog, Intake};
 use crate::recommend::Recommender;
 use crate::retrieval::search::SearchIndex;
 use crate::retrieval::{self, Search, upkeep};
@@ -50,6 +50,7 @@ pub struct Services {
     reports: Arc<Reports>,
     recommender: Arc<Recommender>,
     events: EventLog,
+    intake: Arc<Intake>,
     metrics: Arc<Metrics>,
     /// The other nodes, through Redis, when `TENDERO_REDIS_URL` is set.
     cluster: Option<Arc<Cluster>>,
@@ -77,7 +78,14 @@ impl Services {
             &search,
             Duration::from_millis(settings.retrieval.index_poll_ms),
         );
-        let events = EventLog::start(db.clone());
+        let events = EventLog::start(db.clone(), &settings.learning);
+        // Clients are recorded by a hash salted with the token secret (a random salt
+        // in dev mode without one).
+        let salt = match &settings.auth.jwt_secret {
+            Some(secret) => secret.expose().as_bytes().to_vec(),
+            None => uuid::Uuid::new_v4().as_bytes().to_vec(),
+        };
+        let intake = Arc::new(Intake::new(db.clone(), events.clone(), &salt));
         let shop = Shop::new(db.clone());
         let recommender = Arc::new(Recommender::new(
             db.clone(),
@@ -116,6 +124,7 @@ impl Services {
             reports: Arc::new(reports),
             recommender,
             events,
+            intake,
             metrics: Arc::new(Metrics::new()),
             cluster,
         })
@@ -235,6 +244,7 @@ pub async fn run(
             reports: services.reports.clone(),
             recommender: services.recommender.clone(),
             events: services.events.clone(),
+            intake: services.intake.clone(),
             metrics: services.metrics.clone(),
             cluster: services.cluster.clone(),
         },
@@ -253,7 +263,7 @@ pub async fn run(
             agent: services.agent.clone(),
             speech: services.speech.clone(),
             auth: services.auth.clone(),
-            events: services.events.clone(),
+            intake: services.intake.clone(),
             cluster: services.cluster.clone(),
         },
         SocketSettings {
@@ -309,6 +319,8 @@ pub async fn run(
         sockets.close(grace).await;
     };
     let (served, ()) = tokio::join!(http, sockets);
+    // What customers did in the last moments is written before the process ends.
+    services.events.flush().await;
     served?;
     if let Err(err) = index.save().await {
         tracing::warn!(error = %format!("{err:#}"), "could not save the FAISS index at shutdown");

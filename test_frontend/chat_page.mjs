@@ -9,6 +9,8 @@
 //   {"cmd": "send", "text"}               type and send; wait for the first piece
 //   {"cmd": "ask_and_cancel", "text"}     send, press «Detener» at the first piece
 //   {"cmd": "click_card", "index"}        click a product card of the last answer
+//   {"cmd": "rate", "util", "comentario"?} press a thumb under the last answer and,
+//                                         when given, send a comment after it
 //   {"cmd": "reload"}                     reload; wait for the conversation again
 //   {"cmd": "speak", "ms"}                record from the fake microphone, send
 //   {"cmd": "wait_offline"}               wait until the page has lost the server
@@ -70,6 +72,15 @@ async function snapshot() {
         pressed: card.getAttribute("aria-pressed") === "true",
       })),
       suggestions_title: item.querySelector(".sugerencias")?.textContent || "",
+      rating: item.querySelector(".valoracion")
+        ? {
+            text: item.querySelector(".valoracion > span").textContent,
+            pressed: [...item.querySelectorAll(".pulgar")]
+              .filter((b) => b.getAttribute("aria-pressed") === "true")
+              .map((b) => b.getAttribute("aria-label")),
+            comment_open: !item.querySelector(".comentario").hidden,
+          }
+        : null,
       suggested: [...item.querySelectorAll('ul[aria-label="También te puede interesar"] .tarjeta')].map(
         (card) => card.dataset.sku,
       ),
@@ -147,6 +158,16 @@ const commands = {
   async click_card({ index }) {
     const cards = page.locator("li.agente").last().locator(".tarjeta");
     await cards.nth(index).click();
+    return snapshot();
+  },
+  async rate({ util, comentario }) {
+    const answer = page.locator("li.agente").last();
+    await answer.locator(".pulgar").nth(util ? 0 : 1).click();
+    if (comentario) {
+      await answer.locator(".comentario input").fill(comentario);
+      await answer.locator(".comentario button").click();
+      await answer.locator(".comentario", { hasText: "Comentario enviado." }).waitFor({ timeout: WAIT });
+    }
     return snapshot();
   },
   async reload() {

@@ -10,6 +10,7 @@ mod m20261121_000002_catalog;
 mod m20261121_000003_conversations;
 mod m20261207_000004_recommend;
 mod m20261207_000005_event_keys;
+mod m20261207_000006_event_refs;
 
 /// Every migration in order.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000003_conversations::Migration),
             Box::new(m20261207_000004_recommend::Migration),
             Box::new(m20261207_000005_event_keys::Migration),
+            Box::new(m20261207_000006_event_refs::Migration),
         ]
     }
 }

@@ -166,7 +166,7 @@ impl Agent {
         let suggested = super::suggest::after_answer(self, &mut sources, &cited).await;
         cited.extend(suggested);
         let timings = timings(out);
-        memory
+        let respuesta_id = memory
             .add(
                 chat_id,
                 NewMessage {
@@ -182,11 +182,14 @@ impl Agent {
             .await
             .map_err(fail)?;
         self.events.record(
-            "respuesta",
+            crate::learning::events::ANSWER,
             serde_json::json!({
+                "respuesta_id": respuesta_id,
                 "chat_id": chat_id,
                 "generador": generator,
                 "fuentes": cited.iter().map(|s| s.sku.as_deref().unwrap_or(&s.titulo)).collect::<Vec<_>>(),
+                // The cards shown, by place (`null` for a document's passage).
+                "productos": cited.iter().map(|s| (s.tipo == SourceKind::Producto).then_some(s.id)).collect::<Vec<_>>(),
                 "price_check_ok": price_check.ok,
                 "pedido_id": toolbox.pedido.as_ref().map(|p| p.id),
                 "first_token_ms": timings.first_token_ms,
@@ -194,6 +197,7 @@ impl Agent {
             }),
         );
         Ok(Answer {
+            respuesta_id,
             chat_id: chat_id.to_owned(),
             response: out.text.clone(),
             sources: cited,

@@ -19,7 +19,7 @@ use crate::shop::types::{FieldError, Page, Paged};
 /// Role of a customer's message.
 pub const CUSTOMER: &str = "usuario";
 /// Role of one of Tendero's answers.
-pub const ASSISTANT: &str = "asistente";
+pub const ASSISTANT: &str = mensaje::ASSISTANT;
 
 /// Longest `chat_id` accepted.
 const MAX_CHAT_ID: usize = 64;

@@ -34,7 +34,7 @@ use utoipa::ToSchema;
 use crate::config::{AgentSettings, GeneratorChoice, OllamaSettings};
 use crate::db::Db;
 use crate::error::{BUSY_MESSAGE, CANCELLED_MESSAGE, Code, Coded, FieldError, INTERNAL_MESSAGE};
-use crate::events::EventLog;
+use crate::learning::EventLog;
 use crate::llm::GeneratorKind;
 use crate::llm::ollama::OllamaChat;
 use crate::llm::source::Source;
@@ -80,6 +80,9 @@ pub struct Question {
 /// A complete answer.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Answer {
+    /// This answer's id (its stored message's number): send it with a click on one of
+    /// its sources or a rating (`POST /api/eventos`, `product_click`, `feedback`).
+    pub respuesta_id: i64,
     pub chat_id: String,
     pub response: String,
     /// The sources the answer cites (by `[n]`) or names.

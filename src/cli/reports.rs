@@ -12,7 +12,7 @@ use crate::shop::pedidos::Estado;
 
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
-    /// clientes, productos or pedidos.
+    /// clientes, productos, pedidos or eventos.
     pub entidad: String,
     /// csv, json or jsonl.
     #[arg(long, default_value = "csv")]
@@ -32,6 +32,9 @@ pub struct ExportArgs {
     pub categoria: Option<String>,
     #[arg(long)]
     pub activo: Option<bool>,
+    /// Events of this type (busqueda, respuesta, click_producto, valoracion).
+    #[arg(long)]
+    pub tipo: Option<String>,
     /// Comma-separated columns, in order.
     #[arg(long)]
     pub columnas: Option<String>,
@@ -61,6 +64,7 @@ pub(super) async fn export(args: ExportArgs, settings: &Settings) -> anyhow::Res
         cliente_id: args.cliente_id,
         categoria: args.categoria,
         activo: args.activo,
+        tipo: args.tipo,
         columnas: args.columnas,
         detalle: args.detalle,
         excel: Some(args.excel),

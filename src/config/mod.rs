@@ -16,6 +16,7 @@ mod agent;
 mod auth;
 mod database;
 mod export;
+mod learning;
 mod limits;
 mod ollama;
 mod recommend;
@@ -28,6 +29,7 @@ pub use agent::{AgentSettings, GeneratorChoice};
 pub use auth::{AuthSettings, MIN_JWT_SECRET_BYTES};
 pub use database::DatabaseSettings;
 pub use export::ExportSettings;
+pub use learning::LearningSettings;
 pub use limits::LimitSettings;
 pub use ollama::OllamaSettings;
 pub use recommend::RecommendSettings;
@@ -91,6 +93,8 @@ pub struct Settings {
     pub redis: RedisSettings,
     #[serde(flatten)]
     pub recommend: RecommendSettings,
+    #[serde(flatten)]
+    pub learning: LearningSettings,
 }
 
 /// Configuration that cannot serve.
@@ -154,6 +158,7 @@ impl Settings {
         self.speech.check()?;
         self.redis.check()?;
         self.recommend.check()?;
+        self.learning.check()?;
         Ok(())
     }
 }

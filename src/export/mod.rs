@@ -1,5 +1,5 @@
-//! Reports: customers, products and orders as CSV, JSON or JSON Lines, streamed in
-//! constant memory.
+//! Reports: customers, products, orders and the event log as CSV, JSON or JSON
+//! Lines, streamed in constant memory.
 //!
 //! An export reads keyset pages (see [`rows`]), encodes them into chunks of about
 //! 64 KiB and hands each chunk to a [`Sink`]: the HTTP response (through a bounded
@@ -29,6 +29,7 @@ pub use rows::{Report, ReportFilters};
 use crate::config::ExportSettings;
 use crate::db::Db;
 use crate::error::{Code, Coded, FieldError, INTERNAL_MESSAGE};
+use crate::learning::events::TYPES as EVENT_TYPES;
 use crate::shop::pedidos::{Estado, parse_range};
 use encode::Encoder;
 use files::{PendingFile, SavedFile};
@@ -154,6 +155,8 @@ pub struct ExportQuery {
     pub categoria: Option<String>,
     /// Customers and products only.
     pub activo: Option<bool>,
+    /// Events only: `busqueda`, `respuesta`, `click_producto` or `valoracion`.
+    pub tipo: Option<String>,
     /// Comma-separated columns, in the order wanted (default: all).
     pub columnas: Option<String>,
     /// Orders only: `lineas` for one row per order line.
@@ -188,13 +191,14 @@ impl ExportRequest {
             ("productos", false) => Report::Productos,
             ("pedidos", false) => Report::Pedidos,
             ("pedidos", true) => Report::PedidoLineas,
-            ("clientes" | "productos", true) => {
+            ("eventos", false) => Report::Eventos,
+            ("clientes" | "productos" | "eventos", true) => {
                 return Err(FieldError::new("detalle", "solo aplica a pedidos"));
             }
             _ => {
                 return Err(FieldError::new(
                     "entidad",
-                    "se exportan clientes, productos o pedidos",
+                    "se exportan clientes, productos, pedidos o eventos",
                 ));
             }
         };
@@ -228,9 +232,25 @@ impl ExportRequest {
         only(
             q.activo.is_some(),
             "activo",
-            !is_orders,
+            matches!(report, Report::Clientes | Report::Productos),
             "clientes y productos",
         )?;
+        only(
+            q.tipo.is_some(),
+            "tipo",
+            report == Report::Eventos,
+            "eventos",
+        )?;
+        let tipo = match q.tipo.as_deref().map(str::trim) {
+            None => None,
+            Some(tipo) if EVENT_TYPES.contains(&tipo) => Some(tipo.to_owned()),
+            Some(_) => {
+                return Err(FieldError::new(
+                    "tipo",
+                    format!("admite {}", EVENT_TYPES.join(", ")),
+                ));
+            }
+        };
 
         let (desde, hasta) = parse_range(q.desde.as_deref(), q.hasta.as_deref())?;
 
@@ -278,6 +298,7 @@ impl ExportRequest {
                 categoria: q.categoria.map(|c| c.trim().to_owned()),
                 activo: q.activo,
                 cliente_id: q.cliente_id,
+                tipo,
             },
             columns,
             save: q.guardar.unwrap_or(false),
@@ -431,6 +452,9 @@ async fn write_all(
                 encode_rows(items, &mut encoder, &mut buffer, sink).await?
             }
             rows::RowPage::Lineas(items) => {
+                encode_rows(items, &mut encoder, &mut buffer, sink).await?
+            }
+            rows::RowPage::Eventos(items) => {
                 encode_rows(items, &mut encoder, &mut buffer, sink).await?
             }
         };

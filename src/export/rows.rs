@@ -13,7 +13,7 @@ use sea_orm::{
 
 use super::encode::{Cell, Record};
 use crate::db::Db;
-use crate::db::entities::{cliente, pedido, pedido_item, producto};
+use crate::db::entities::{cliente, evento, pedido, pedido_item, producto};
 use crate::shop::pedidos::Estado;
 use crate::shop::types::Money;
 
@@ -26,6 +26,8 @@ pub enum Report {
     Pedidos,
     /// One row per order line.
     PedidoLineas,
+    /// The event log: searches, answers, clicks, ratings.
+    Eventos,
 }
 
 pub const CLIENTE_COLUMNS: &[&str] = &[
@@ -83,6 +85,16 @@ pub const LINEA_COLUMNS: &[&str] = &[
     "subtotal",
 ];
 
+pub const EVENTO_COLUMNS: &[&str] = &[
+    "id",
+    "tipo",
+    "chat_id",
+    "producto_id",
+    "ref_id",
+    "datos",
+    "created_at",
+];
+
 impl Report {
     pub fn columns(self) -> &'static [&'static str] {
         match self {
@@ -90,6 +102,7 @@ impl Report {
             Report::Productos => PRODUCTO_COLUMNS,
             Report::Pedidos => PEDIDO_COLUMNS,
             Report::PedidoLineas => LINEA_COLUMNS,
+            Report::Eventos => EVENTO_COLUMNS,
         }
     }
 
@@ -100,6 +113,7 @@ impl Report {
             Report::Productos => "productos",
             Report::Pedidos => "pedidos",
             Report::PedidoLineas => "pedidos-lineas",
+            Report::Eventos => "eventos",
         }
     }
 }
@@ -113,6 +127,22 @@ pub struct ReportFilters {
     pub categoria: Option<String>,
     pub activo: Option<bool>,
     pub cliente_id: Option<i64>,
+    /// Events of this type only.
+    pub tipo: Option<String>,
+}
+
+impl Record for evento::Model {
+    fn cell(&self, column: usize) -> Cell<'_> {
+        match column {
+            0 => Cell::Int(self.id),
+            1 => Cell::Text(&self.tipo),
+            2 => self.chat_id.as_deref().into(),
+            3 => self.producto_id.map_or(Cell::Null, Cell::Int),
+            4 => self.ref_id.as_deref().into(),
+            5 => Cell::Json(&self.datos),
+            _ => Cell::Time(self.created_at),
+        }
+    }
 }
 
 impl Record for cliente::Model {
@@ -264,6 +294,11 @@ fn created_between(column: impl ColumnTrait, filters: &ReportFilters) -> Conditi
         .add_option(filters.hasta.map(|h| column.lte(h)))
 }
 
+fn evento_condition(f: &ReportFilters) -> Condition {
+    created_between(evento::Column::CreatedAt, f)
+        .add_option(f.tipo.clone().map(|t| evento::Column::Tipo.eq(t)))
+}
+
 fn cliente_condition(f: &ReportFilters) -> Condition {
     created_between(cliente::Column::CreatedAt, f)
         .add_option(f.activo.map(|a| cliente::Column::Activo.eq(a)))
@@ -358,6 +393,12 @@ pub async fn count(
                 .count(conn)
                 .await
         }
+        Report::Eventos => {
+            evento::Entity::find()
+                .filter(evento_condition(filters))
+                .count(conn)
+                .await
+        }
     }
 }
 
@@ -366,6 +407,7 @@ pub enum RowPage {
     Productos(Vec<producto::Model>),
     Pedidos(Vec<PedidoRow>),
     Lineas(Vec<LineaRow>),
+    Eventos(Vec<evento::Model>),
 }
 
 impl RowPage {
@@ -375,6 +417,7 @@ impl RowPage {
             RowPage::Productos(rows) => rows.len(),
             RowPage::Pedidos(rows) => rows.len(),
             RowPage::Lineas(rows) => rows.len(),
+            RowPage::Eventos(rows) => rows.len(),
         }
     }
 
@@ -389,6 +432,7 @@ impl RowPage {
             RowPage::Productos(rows) => rows.last().map(|r| r.id),
             RowPage::Pedidos(rows) => rows.last().map(|r| r.id),
             RowPage::Lineas(rows) => rows.last().map(|r| r.id),
+            RowPage::Eventos(rows) => rows.last().map(|r| r.id),
         }
     }
 }
@@ -443,6 +487,15 @@ pub async fn page(
                 .into_iter()
                 .map(LineaRow::from)
                 .collect(),
+        ),
+        Report::Eventos => RowPage::Eventos(
+            evento::Entity::find()
+                .filter(evento::Column::Id.gt(after))
+                .filter(evento_condition(filters))
+                .order_by_asc(evento::Column::Id)
+                .limit(size)
+                .all(conn)
+                .await?,
         ),
     })
 }

@@ -21,7 +21,7 @@ use crate::export::{ExportOutcome, ExportQuery, ExportRequest, Reports, Sink};
 /// category, activity and customer; `columnas=` picks and orders columns;
 /// `detalle=lineas` gives one row per order line; `guardar=true` also saves it.
 #[utoipa::path(get, path = "/api/exportar/{entidad}", tag = "exportar",
-    params(("entidad" = String, Path, description = "clientes, productos or pedidos"), ExportQuery),
+    params(("entidad" = String, Path, description = "clientes, productos, pedidos or eventos"), ExportQuery),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The report, streamed", content_type = "text/csv"),

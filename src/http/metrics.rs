@@ -1,5 +1,6 @@
 //! Prometheus metrics: requests and latency by method, route and status; exports;
-//! and how far the search index is behind the database.
+//! how far the search index is behind the database; and the event log's writes and
+//! drops.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,6 +16,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::learning::EventLog;
 use crate::retrieval::Search;
 
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -39,6 +41,11 @@ struct ReportLabels {
     report: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabels {
+    outcome: &'static str,
+}
+
 /// The registry and the metric families Tendero updates.
 pub struct Metrics {
     registry: Registry,
@@ -49,6 +56,9 @@ pub struct Metrics {
     export_rows: Family<ReportLabels, Counter>,
     index_backlog: Gauge,
     index_sync_failures: Gauge,
+    events: Family<EventLabels, Counter>,
+    /// Held while the event counters are moved up, so two scrapes do not both add.
+    events_sync: std::sync::Mutex<()>,
 }
 
 impl Metrics {
@@ -98,8 +108,17 @@ impl Metrics {
             "Failed attempts in a row to re-index changed products (0 once one succeeds)",
             index_sync_failures.clone(),
         );
+        let events = Family::<EventLabels, Counter>::default();
+        registry.register(
+            "events",
+            "Events of the event log by outcome: written, dropped (its queue was full), \
+             failed (the write failed)",
+            events.clone(),
+        );
         Self {
             registry,
+            events,
+            events_sync: std::sync::Mutex::new(()),
             requests,
             latency,
             exports_running,
@@ -183,7 +202,20 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next
 pub async fn render(
     State(metrics): State<Arc<Metrics>>,
     State(search): State<Arc<Search>>,
+    State(events): State<EventLog>,
 ) -> impl IntoResponse {
+    // The log counts since the start; each counter is moved up to its total.
+    let counts = events.counts();
+    let _sync = metrics.events_sync.lock().expect("event counters lock");
+    for (outcome, total) in [
+        ("written", &counts.written),
+        ("dropped", &counts.dropped),
+        ("failed", &counts.failed),
+    ] {
+        let counter = metrics.events.get_or_create(&EventLabels { outcome });
+        let total = total.load(std::sync::atomic::Ordering::Relaxed);
+        counter.inc_by(total.saturating_sub(counter.get()));
+    }
     let backlog = search.backlog();
     metrics
         .index_backlog

@@ -10,6 +10,7 @@ mod auth;
 mod clientes;
 mod conversaciones;
 pub mod error;
+mod eventos;
 mod exportar;
 pub mod extract;
 pub mod metrics;
@@ -49,8 +50,8 @@ use crate::cluster::Cluster;
 use crate::config::{LimitSettings, ServerSettings};
 use crate::db::Db;
 use crate::error::Refusal;
-use crate::events::EventLog;
 use crate::export::Reports;
+use crate::learning::{EventLog, Intake};
 use crate::recommend::Recommender;
 use crate::retrieval::Search;
 use crate::shop::Shop;
@@ -73,6 +74,7 @@ pub struct HttpState {
     pub reports: Arc<Reports>,
     pub recommender: Arc<Recommender>,
     pub events: EventLog,
+    pub intake: Arc<Intake>,
     pub metrics: Arc<Metrics>,
     /// The other nodes, for `/ready`, when several share a Redis.
     pub cluster: Option<Arc<Cluster>>,
@@ -166,6 +168,16 @@ pub fn router(state: HttpState, settings: RouterSettings<'_>) -> Router {
         .route("/api/exportar/{entidad}", get(exportar::export))
         .layer(rate_limit::export_layer(limits));
 
+    // Events are small: their own body limit, and the client noted for the click
+    // learning's one-per-client count.
+    let events = Router::new()
+        .route("/api/eventos", post(eventos::create))
+        .layer(middleware::from_fn_with_state(
+            limits.trust_forwarded_for,
+            rate_limit::note_client,
+        ))
+        .layer(rate_limit::api_layer(limits));
+
     let page = page::routes(&server.static_dir);
 
     let ops = Router::new()
@@ -198,6 +210,7 @@ pub fn router(state: HttpState, settings: RouterSettings<'_>) -> Router {
 
     Router::new()
         .merge(limit_bodies(bounded, server.max_body_bytes))
+        .merge(limit_bodies(events, eventos::MAX_EVENT_BYTES))
         .merge(answers)
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)

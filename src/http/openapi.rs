@@ -9,8 +9,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    auth, clientes, conversaciones, exportar, pedidos, productos, query, recomendaciones, search,
-    voice,
+    auth, clientes, conversaciones, eventos, exportar, pedidos, productos, query, recomendaciones,
+    search, voice,
 };
 
 #[derive(OpenApi)]
@@ -28,7 +28,7 @@ use super::{
         productos::list, productos::get, productos::create, productos::update, productos::delete,
         pedidos::list, pedidos::get, pedidos::create, pedidos::update, pedidos::delete,
         exportar::export, exportar::list_files, exportar::download_file,
-        search::search,
+        search::search, eventos::create,
         query::text, voice::voice, conversaciones::list, conversaciones::get,
         recomendaciones::similar, recomendaciones::complements, recomendaciones::for_customer,
         recomendaciones::batch, recomendaciones::status, recomendaciones::train,
@@ -44,6 +44,8 @@ use super::{
         (name = "agente", description = "The sales agent: typed and spoken questions answered \
                                           (JSON or SSE; also over Socket.IO) and, for staff, the \
                                           conversations"),
+        (name = "eventos", description = "Clicks on the products a search or an answer showed, \
+                                          and ratings of answers (public)"),
         (name = "recomendaciones", description = "Similar and complementary products (public); \
                                                   for staff, a customer's recommendations, batches, \
                                                   the models' state and training"),

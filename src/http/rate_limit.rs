@@ -62,6 +62,26 @@ impl KeyExtractor for ClientKey {
     }
 }
 
+/// Who a request counts against (`user:…` or `ip:…`), noted by [`note_client`] for
+/// handlers that record it.
+#[derive(Clone, Debug)]
+pub struct Client(pub String);
+
+/// Notes the request's [`Client`] the way the limits count it.
+pub async fn note_client(
+    axum::extract::State(trust_forwarded_for): axum::extract::State<bool>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let key = ClientKey {
+        trust_forwarded_for,
+    }
+    .extract(&req)
+    .unwrap_or_else(|_| "ip:unknown".to_owned());
+    req.extensions_mut().insert(Client(key));
+    next.run(req).await
+}
+
 fn limited(err: GovernorError) -> Response<Body> {
     match err {
         GovernorError::TooManyRequests { wait_time, .. } => ApiError::from(Refusal::RateLimited {

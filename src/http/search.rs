@@ -17,7 +17,7 @@ use std::sync::Arc;
 use super::ErrorBody;
 use super::error::ApiError;
 use super::extract::ApiQuery;
-use crate::events::EventLog;
+use crate::learning::EventLog;
 use crate::retrieval::Search;
 use crate::retrieval::search::{Filters, Mode};
 use crate::retrieval::store::ChunkKind;
@@ -66,6 +66,9 @@ pub struct SearchTimings {
 /// Body of a search answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SearchResponse {
+    /// This search's id: send it with a click on one of its results
+    /// (`POST /api/eventos`).
+    pub busqueda_id: String,
     pub query: String,
     /// The query as searched when misspelt words were replaced by catalog words
     /// ("camizeta" → "camiseta"); `null` when it was searched as written.
@@ -151,9 +154,13 @@ pub async fn search(
         })
         .collect();
     let total_ms = started.elapsed().as_secs_f64() * 1e3;
-    events.record(
-        "busqueda",
+    let busqueda_id = uuid::Uuid::new_v4().to_string();
+    let shown: Vec<i64> = resultados.iter().map(|r| r.producto.id).collect();
+    events.record_search(
+        &busqueda_id,
+        shown.clone(),
         serde_json::json!({
+            "busqueda_id": busqueda_id,
             "q": q,
             "corregida": outcome.corrected,
             "modo": modo,
@@ -163,11 +170,12 @@ pub async fn search(
             "precio_max": filters.precio_max.map(|c| Money::from_cents(c).to_string()),
             "en_stock": filters.en_stock,
             "resultados": resultados.len(),
-            "skus": resultados.iter().take(10).map(|r| r.producto.sku.as_str()).collect::<Vec<_>>(),
+            "productos": shown,
             "ms": total_ms,
         }),
     );
     Ok(Json(SearchResponse {
+        busqueda_id,
         query: q,
         corrected_query: outcome.corrected,
         modo,

@@ -15,10 +15,12 @@
 //! are plain computations over dense item numbers (`data`); `tendero eval
 //! recomendaciones` runs the same code on an orders file.
 
+mod activity;
 pub mod artifact;
 pub mod data;
 pub mod eval;
 pub mod fusion;
+pub mod item_item;
 pub mod linalg;
 pub mod models;
 pub mod orders_file;
@@ -31,20 +33,17 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use sea_orm::{
-    ColumnTrait, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect, RelationTrait,
-};
+use chrono::Utc;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use crate::config::RecommendSettings;
 use crate::db::Db;
-use crate::db::entities::{cliente, conversacion, pedido, pedido_item, producto};
+use crate::db::entities::{cliente, conversacion, producto};
 use crate::error::{Code, Coded, FieldError, INTERNAL_MESSAGE};
 use crate::retrieval::Search;
 use crate::retrieval::filters::Filters;
 use crate::retrieval::search::Mode;
 use crate::retrieval::store::ChunkKind;
-use crate::shop::pedidos::Estado as EstadoPedido;
 use data::Bought;
 use models::ModelSettings;
 use sequential::SequentialSettings;
@@ -56,9 +55,8 @@ use train::{TrainError, Trained};
 /// Results per request at most, and customers per batch at most.
 pub const MAX_K: usize = 100;
 pub const MAX_BATCH: usize = 100;
-/// Clicks read per request at most (the most recent), and a customer's conversations.
+/// Clicks read per conversation or customer at most (the most recent).
 const MAX_CLICKS: u64 = 50;
-const MAX_CHATS: u64 = 20;
 
 /// Why a recommendation could not be given.
 #[derive(Debug, thiserror::Error)]
@@ -299,59 +297,6 @@ impl Recommender {
         self.current.read().expect("models lock").clone()
     }
 
-    /// The products each of `customers` bought (non-cancelled orders), oldest first, as
-    /// items of the current generation, and the ids of all they bought; one query.
-    async fn histories(
-        &self,
-        customers: &[i64],
-        trained: &Trained,
-    ) -> Result<HashMap<i64, (Vec<Bought>, HashSet<i64>)>, RecommendError> {
-        let mut rows: Vec<(i64, i64, i64, DateTime<Utc>)> = pedido_item::Entity::find()
-            .select_only()
-            .column(pedido::Column::ClienteId)
-            .column(pedido_item::Column::ProductoId)
-            .column(pedido::Column::Id)
-            .column(pedido::Column::CreatedAt)
-            .join(JoinType::InnerJoin, pedido_item::Relation::Pedido.def())
-            .filter(pedido::Column::ClienteId.is_in(customers.iter().copied()))
-            .filter(pedido::Column::Estado.ne(EstadoPedido::Cancelado.as_str()))
-            .into_tuple()
-            .all(self.db.conn())
-            .await?;
-        rows.sort_by_key(|&(customer, product, order, at)| (customer, at, order, product));
-        let mut out: HashMap<i64, (Vec<Bought>, HashSet<i64>)> = customers
-            .iter()
-            .map(|&c| (c, (Vec::new(), HashSet::new())))
-            .collect();
-        for (customer, product, order, at) in rows {
-            let Some((history, bought)) = out.get_mut(&customer) else {
-                continue;
-            };
-            bought.insert(product);
-            if let Some(item) = trained.items.item(product) {
-                history.push(Bought {
-                    item,
-                    order: order as u32,
-                    at: at.timestamp(),
-                });
-            }
-        }
-        Ok(out)
-    }
-
-    /// The products one customer bought: see [`Recommender::histories`].
-    async fn history(
-        &self,
-        customer: i64,
-        trained: &Trained,
-    ) -> Result<(Vec<Bought>, HashSet<i64>), RecommendError> {
-        Ok(self
-            .histories(&[customer], trained)
-            .await?
-            .remove(&customer)
-            .unwrap_or_default())
-    }
-
     /// Every one of `ids` is a customer, or the first that is not is named.
     async fn require_customers(&self, ids: &[i64]) -> Result<(), RecommendError> {
         let found: HashSet<i64> = cliente::Entity::find()
@@ -406,13 +351,16 @@ impl Recommender {
             return Ok(vec![list; customers.len()]);
         };
         let histories = self.histories(customers, &trained).await?;
-        let mut inputs = Vec::with_capacity(customers.len());
-        for &customer in customers {
-            // A customer asked for twice gets the same list twice.
-            let (history, bought) = histories.get(&customer).cloned().unwrap_or_default();
-            let clicks = self.customer_clicks(customer, &trained).await?;
-            inputs.push((history, clicks, bought));
-        }
+        let clicks = self.customers_clicks(customers, &trained).await?;
+        // A customer asked for twice gets the same list twice.
+        let inputs: Vec<_> = customers
+            .iter()
+            .map(|customer| {
+                let (history, bought) = histories.get(customer).cloned().unwrap_or_default();
+                let clicks = clicks.get(customer).cloned().unwrap_or_default();
+                (history, clicks, bought)
+            })
+            .collect();
         let weights = if ask.exclude_bought {
             trained.summary.uses.nuevos
         } else {
@@ -504,45 +452,6 @@ impl Recommender {
             &mut Rows::default(),
         )
         .await?)
-    }
-
-    /// The products clicked in `chats` (the most recent [`MAX_CLICKS`]), as items of
-    /// the current generation, oldest first.
-    async fn clicks_in(
-        &self,
-        chats: &[String],
-        trained: &Trained,
-    ) -> Result<Vec<Bought>, RecommendError> {
-        Ok(crate::events::clicks(&self.db, chats, MAX_CLICKS)
-            .await?
-            .into_iter()
-            .filter_map(|(product, at)| {
-                Some(Bought {
-                    item: trained.items.item(product)?,
-                    order: u32::MAX,
-                    at: at.timestamp(),
-                })
-            })
-            .collect())
-    }
-
-    /// The products a customer clicked in the conversations linked to them (those an
-    /// order of theirs was taken in), the most recent [`MAX_CHATS`] conversations.
-    async fn customer_clicks(
-        &self,
-        customer: i64,
-        trained: &Trained,
-    ) -> Result<Vec<Bought>, RecommendError> {
-        let chats: Vec<String> = conversacion::Entity::find()
-            .select_only()
-            .column(conversacion::Column::Id)
-            .filter(conversacion::Column::ClienteId.eq(customer))
-            .order_by_desc(conversacion::Column::UpdatedAt)
-            .limit(MAX_CHATS)
-            .into_tuple()
-            .all(self.db.conn())
-            .await?;
-        self.clicks_in(&chats, trained).await
     }
 
     /// Products bought in the same orders as `product` (confidence among pairs with lift
@@ -639,8 +548,7 @@ impl Recommender {
             .map(|c| c.1)
             .fold(0.0f32, f32::max)
             .max(f32::MIN_POSITIVE);
-        let mut scores: std::collections::HashMap<i64, (f32, Motivo)> =
-            std::collections::HashMap::new();
+        let mut scores: HashMap<i64, (f32, Motivo)> = HashMap::new();
         for (id, s) in content {
             scores.insert(id, (s / content_max, Motivo::Parecido));
         }

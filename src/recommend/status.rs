@@ -29,6 +29,10 @@ pub struct EstadoRecomendaciones {
     /// The shop's own temporal evaluation (NDCG@10 and more), with orders enough.
     #[schema(value_type = Option<Object>)]
     pub evaluacion: Option<serde_json::Value>,
+    /// How much this server's resident memory grew when it loaded the generation, in
+    /// MB (Linux). Meaningful in a server started with the generation stored; right
+    /// after a training in the same process it understates.
+    pub memoria_al_cargar_mb: Option<f64>,
     /// A training is running now.
     pub entrenando: bool,
     /// The last failed training's reason (the previous generation kept serving).
@@ -60,6 +64,7 @@ impl Recommender {
                 modelos: Vec::new(),
                 pesos: serde_json::Value::Null,
                 evaluacion: None,
+                memoria_al_cargar_mb: None,
                 entrenando,
                 ultimo_error,
             };
@@ -140,6 +145,9 @@ impl Recommender {
             .collect(),
             pesos: serde_json::json!({ "para_ti": describe(&t.summary.uses.para_ti), "nuevos": describe(&t.summary.uses.nuevos) }),
             evaluacion: t.summary.evaluation.clone(),
+            memoria_al_cargar_mb: t
+                .loaded_rss_bytes
+                .map(|b| (b as f64 / 1_048_576.0 * 10.0).round() / 10.0),
             entrenando,
             ultimo_error,
         }

@@ -75,6 +75,11 @@ pub struct Trained {
     /// The item numbering (product ids); no histories.
     pub items: Dataset,
     pub models: Models,
+    /// How much the process's resident memory grew while this generation was read and
+    /// decoded (where `/proc` tells it). In a process that has just trained, memory the
+    /// training freed is reused and the growth understates the models' size; read it in
+    /// a freshly started server.
+    pub loaded_rss_bytes: Option<u64>,
 }
 
 /// Why no generation was stored.
@@ -246,6 +251,7 @@ pub async fn newest(db: &Db) -> Result<Option<(u64, DateTime<Utc>)>, sea_orm::Db
 
 /// Reads and decodes a stored generation.
 pub async fn load(db: &Db, version: u64) -> anyhow::Result<Option<Trained>> {
+    let before = resident_bytes();
     let Some(row) = modelo_recomendacion::Entity::find_by_id(version as i64)
         .one(db.conn())
         .await?
@@ -253,13 +259,28 @@ pub async fn load(db: &Db, version: u64) -> anyhow::Result<Option<Trained>> {
         return Ok(None);
     };
     let summary: Summary = serde_json::from_value(row.resumen)?;
+    let trained_at = row.created_at;
+    // The stored bytes are dropped with the row once decoded.
     let (products, models) =
         tokio::task::spawn_blocking(move || artifact::decode(&row.datos)).await??;
+    let items = Dataset::new(&[], &products);
+    let loaded_rss_bytes = before
+        .zip(resident_bytes())
+        .map(|(before, after)| after.saturating_sub(before));
     Ok(Some(Trained {
         version,
-        trained_at: row.created_at,
+        trained_at,
         summary,
-        items: Dataset::new(&[], &products),
+        items,
         models,
+        loaded_rss_bytes,
     }))
+}
+
+/// The process's resident memory (`VmRSS`), where `/proc` tells it.
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }

@@ -10,8 +10,9 @@
 //!   `{chat_id, text, language, …}`, then the answer exactly like `query_text`; a
 //!   recording where nothing was understood gets an `error` `empty_transcription`.
 //! - `history {chat_id}` answers `history {chat_id, messages}`; `product_click
-//!   {producto_id, sku?, query, chat_id?}` records a click on a product card (the
-//!   chat page's needs, in [`page`]).
+//!   {respuesta_id, producto_id, posicion}` records a click on a product card of an
+//!   answer and `feedback {respuesta_id, util, comentario?}` a rating of an answer,
+//!   each checked against what the answer showed (the chat page's needs, in [`page`]).
 //! - A socket that asks in a conversation or reads its `history` follows it: the
 //!   other sockets following it (the customer's other tabs and devices) see each
 //!   new question as `question {chat_id, query}` and its answer streaming, with
@@ -24,7 +25,8 @@
 //!   them.
 //! - With `TENDERO_REDIS_URL` ([`crate::cluster`], [`nodes`]), following and
 //!   cancelling reach across every node sharing that Redis.
-//! - Each socket has its own question budget (`chat_rate_limit_*`).
+//! - Each socket has its own question budget (`chat_rate_limit_*`), and one for its
+//!   clicks and ratings (`rate_limit_*`, the API's per-client limit).
 //! - At shutdown ([`Sockets::close`]) new questions get `shutting_down`, the answers
 //!   in flight get the grace period to finish, and then every connection is closed
 //!   at the transport, so that clients reconnect (to the next server) on their own.
@@ -56,7 +58,7 @@ use crate::auth::Auth;
 use crate::cluster::{Cluster, Link};
 use crate::config::LimitSettings;
 use crate::error::{Coded, FieldError, Refusal};
-use crate::events::EventLog;
+use crate::learning::Intake;
 use crate::speech::{Speech, SpeechError};
 
 use self::follow::{Followers, chat_room};
@@ -134,7 +136,7 @@ pub struct SocketServices {
     pub agent: Arc<Agent>,
     pub speech: Arc<Speech>,
     pub auth: Arc<Auth>,
-    pub events: EventLog,
+    pub intake: Arc<Intake>,
     /// The other nodes, when several share a Redis.
     pub cluster: Option<Arc<Cluster>>,
 }
@@ -173,7 +175,7 @@ where
         .with_state(services.agent)
         .with_state(services.speech)
         .with_state(services.auth)
-        .with_state(services.events)
+        .with_state(services.intake)
         .with_state(services.cluster)
         .with_state(Arc::new(settings.limits))
         .with_state(answers.clone())
@@ -257,6 +259,7 @@ fn listen<A: Adapter>(socket: &SocketRef<A>) {
     socket.on("query_voice", on_query_voice::<A>);
     socket.on("history", page::on_history::<A>);
     socket.on("product_click", page::on_product_click::<A>);
+    socket.on("feedback", page::on_feedback::<A>);
     socket.on("cancel", on_cancel::<A>);
     socket.on_disconnect(async |Extension(session): Extension<Session>| {
         session.cancel(None);

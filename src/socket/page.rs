@@ -1,19 +1,23 @@
 //! What the chat page needs besides questions: a conversation's messages again
-//! after a reload or a reconnect (`history`), and the products customers click on
-//! (`product_click`, recorded in the event log with the question that led there).
+//! after a reload or a reconnect (`history`), the products customers click on
+//! (`product_click`) and their ratings of answers (`feedback`), checked against what
+//! the answer showed and recorded in the event log.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::ConnectInfo;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use socketioxide::adapter::Adapter;
-use socketioxide::extract::{SocketRef, State, TryData};
-
-use std::sync::Arc;
+use socketioxide::extract::{Extension, SocketRef, State, TryData};
 
 use crate::agent::memory::parse_chat_id;
 use crate::agent::{Agent, AgentError};
 use crate::error::{Coded, Refusal};
-use crate::events::EventLog;
+use crate::learning::{Click, Intake, Origin, Rating, Sender};
 
+use super::session::{Session, events_rate_limited};
 use super::{chat_room, emit_error};
 
 /// `history`'s payload.
@@ -26,6 +30,8 @@ pub(super) struct HistoryRequest {
 /// One message as the page shows it.
 #[derive(Debug, Serialize)]
 struct PageMessage {
+    /// The message's number: an answer's `respuesta_id`.
+    id: i64,
     /// `usuario` (the customer) or `asistente`.
     role: String,
     content: String,
@@ -63,6 +69,7 @@ pub(super) async fn on_history<A: Adapter>(
             .into_iter()
             .filter(|m| !m.contenido.is_empty())
             .map(|m| PageMessage {
+                id: m.id,
                 role: m.rol,
                 content: m.contenido,
                 state: m.estado,
@@ -78,54 +85,105 @@ pub(super) async fn on_history<A: Adapter>(
     );
 }
 
-/// `product_click`'s payload.
+/// `product_click`'s payload: the answer that showed the product, the product, and
+/// its place among the answer's sources (from 1).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ProductClick {
-    chat_id: Option<String>,
+    respuesta_id: i64,
     producto_id: i64,
-    sku: Option<String>,
-    /// The question whose answer showed the product.
-    #[serde(default)]
-    query: String,
+    posicion: u32,
 }
 
-/// Longest question kept with a click.
-const MAX_CLICK_QUERY_CHARS: usize = 2000;
+/// `feedback`'s payload: whether an answer was useful, and why.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Feedback {
+    respuesta_id: i64,
+    util: bool,
+    comentario: Option<String>,
+}
 
-/// `product_click {chat_id?, producto_id, sku?, query}` records a `click_producto`
-/// event; nothing is sent back unless the payload is malformed.
+/// Who a socket's events are counted as: its staff member, or the address it
+/// connected from (its session id when that is unknown).
+fn client_key<A: Adapter>(socket: &SocketRef<A>, session: &Session) -> String {
+    if let Some(staff) = session.staff_id {
+        return format!("user:{staff}");
+    }
+    socket
+        .req_parts()
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| format!("ip:{}", addr.ip()))
+        .unwrap_or_else(|| format!("socket:{}", socket.id))
+}
+
+/// `product_click {respuesta_id, producto_id, posicion}` records a click on a card
+/// of an answer; nothing is sent back unless it is refused (`error`).
 pub(super) async fn on_product_click<A: Adapter>(
     socket: SocketRef<A>,
-    State(events): State<EventLog>,
+    State(intake): State<Arc<Intake>>,
+    Extension(session): Extension<Session>,
     TryData(data): TryData<ProductClick>,
 ) {
+    if let Err(refusal) = events_rate_limited(&session) {
+        return emit_error(&socket, None, &refusal);
+    }
     let click = match data {
         Ok(click) => click,
         Err(err) => {
             let error = Refusal::InvalidBody(format!(
-                "product_click espera {{producto_id, sku?, query, chat_id?}}: {err}"
+                "product_click espera {{respuesta_id, producto_id, posicion}}: {err}"
             ));
             return emit_error(&socket, None, &error);
         }
     };
-    let chat_id = match click.chat_id.as_deref().map(parse_chat_id).transpose() {
-        Ok(chat_id) => chat_id,
-        Err(err) => return emit_error(&socket, click.chat_id, &err),
+    let key = client_key(&socket, &session);
+    let from = Sender {
+        canal: "socket",
+        key: &key,
     };
-    let query: String = click
-        .query
-        .trim()
-        .chars()
-        .take(MAX_CLICK_QUERY_CHARS)
-        .collect();
-    events.record(
-        crate::events::CLICK,
-        json!({
-            "chat_id": chat_id,
-            "producto_id": click.producto_id,
-            "sku": click.sku,
-            "query": query,
-        }),
-    );
+    let click = Click {
+        origin: Origin::Answer(click.respuesta_id),
+        producto_id: click.producto_id,
+        posicion: click.posicion,
+    };
+    if let Err(error) = intake.click(click, &from).await {
+        emit_error(&socket, None, &error);
+    }
+}
+
+/// `feedback {respuesta_id, util, comentario?}` records a rating of an answer;
+/// nothing is sent back unless it is refused (`error`).
+pub(super) async fn on_feedback<A: Adapter>(
+    socket: SocketRef<A>,
+    State(intake): State<Arc<Intake>>,
+    Extension(session): Extension<Session>,
+    TryData(data): TryData<Feedback>,
+) {
+    if let Err(refusal) = events_rate_limited(&session) {
+        return emit_error(&socket, None, &refusal);
+    }
+    let feedback = match data {
+        Ok(feedback) => feedback,
+        Err(err) => {
+            let error = Refusal::InvalidBody(format!(
+                "feedback espera {{respuesta_id, util, comentario?}}: {err}"
+            ));
+            return emit_error(&socket, None, &error);
+        }
+    };
+    let key = client_key(&socket, &session);
+    let from = Sender {
+        canal: "socket",
+        key: &key,
+    };
+    let rating = Rating {
+        respuesta_id: feedback.respuesta_id,
+        util: feedback.util,
+        comentario: feedback.comentario,
+    };
+    if let Err(error) = intake.rate(rating, &from).await {
+        emit_error(&socket, None, &error);
+    }
 }

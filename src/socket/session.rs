@@ -27,6 +27,8 @@ const CLOSE_WAIT: Duration = Duration::from_secs(5);
 pub(super) struct Session {
     pub(super) staff_id: Option<i64>,
     limiter: Arc<DefaultDirectRateLimiter>,
+    /// The budget of its other events (clicks, ratings): the API's per-client limit.
+    events_limiter: Arc<DefaultDirectRateLimiter>,
     /// The answers running on this socket, by chat id, with a serial so that a
     /// finished answer never removes a newer one for the same chat.
     running: Arc<Mutex<HashMap<String, (u64, CancellationToken)>>>,
@@ -147,10 +149,16 @@ impl Session {
         let per_minute =
             NonZeroU32::new(settings.chat_rate_limit_per_minute).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(settings.chat_rate_limit_burst).unwrap_or(NonZeroU32::MIN);
+        let events_per_second =
+            NonZeroU32::new(settings.rate_limit_per_second).unwrap_or(NonZeroU32::MIN);
+        let events_burst = NonZeroU32::new(settings.rate_limit_burst).unwrap_or(NonZeroU32::MIN);
         Self {
             staff_id,
             limiter: Arc::new(RateLimiter::direct(
                 Quota::per_minute(per_minute).allow_burst(burst),
+            )),
+            events_limiter: Arc::new(RateLimiter::direct(
+                Quota::per_second(events_per_second).allow_burst(events_burst),
             )),
             running: Arc::default(),
             answers,
@@ -206,7 +214,16 @@ impl Session {
 }
 
 pub(super) fn rate_limited(session: &Session) -> Result<(), Refusal> {
-    session.limiter.check().map_err(|not_until| {
+    over_budget(&session.limiter)
+}
+
+/// A click or a rating may be recorded: the socket is within its events' budget.
+pub(super) fn events_rate_limited(session: &Session) -> Result<(), Refusal> {
+    over_budget(&session.events_limiter)
+}
+
+fn over_budget(limiter: &DefaultDirectRateLimiter) -> Result<(), Refusal> {
+    limiter.check().map_err(|not_until| {
         let wait = not_until.wait_time_from(DefaultClock::default().now());
         Refusal::RateLimited {
             retry_after_secs: wait.as_secs().max(1),

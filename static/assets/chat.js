@@ -81,15 +81,19 @@
   }
 
   // The products an answer cites, as cards; the ones recommended with it (they carry
-  // a `motivo`) in a second row under "También te puede interesar".
-  function addCards(item, sources, question) {
-    const products = (sources || []).filter((s) => s.tipo === "producto");
-    addCardList(item, products.filter((p) => !p.motivo), "Productos mencionados", null, question);
-    addCardList(item, products.filter((p) => p.motivo), "También te puede interesar",
-      "También te puede interesar", question);
+  // a `motivo`) in a second row under "También te puede interesar". A card's place
+  // is its place among the answer's sources, which a click reports with the answer's id.
+  function addCards(item, sources, respuestaId) {
+    const placed = (sources || []).map((source, i) => ({ source, posicion: i + 1 }));
+    const products = placed.filter((p) => p.source.tipo === "producto");
+    addCardList(item, products.filter((p) => !p.source.motivo), "Productos mencionados", null,
+      respuestaId);
+    addCardList(item, products.filter((p) => p.source.motivo), "También te puede interesar",
+      "También te puede interesar", respuestaId);
+    if (respuestaId != null) addRating(item, respuestaId);
   }
 
-  function addCardList(item, products, label, heading, question) {
+  function addCardList(item, products, label, heading, respuestaId) {
     if (products.length === 0) return;
     if (heading) {
       const title = document.createElement("p");
@@ -100,7 +104,7 @@
     const cards = document.createElement("ul");
     cards.className = "tarjetas";
     cards.setAttribute("aria-label", label);
-    for (const product of products) {
+    for (const { source: product, posicion } of products) {
       const entry = document.createElement("li");
       const card = document.createElement("button");
       card.type = "button";
@@ -122,11 +126,11 @@
       card.append(name, cost, stock, category);
       card.addEventListener("click", () => {
         card.setAttribute("aria-pressed", "true");
+        if (respuestaId == null) return;
         socket.emit("product_click", {
-          chat_id: chatId,
+          respuesta_id: respuestaId,
           producto_id: product.id,
-          sku: product.sku,
-          query: question || "",
+          posicion,
         });
       });
       entry.append(card);
@@ -134,6 +138,57 @@
     }
     item.append(cards);
     scrollDown();
+  }
+
+  // "¿Te sirvió?": «Sí» or «No» sends the rating at once; a comment may follow it.
+  function addRating(item, respuestaId) {
+    const box = document.createElement("div");
+    box.className = "valoracion";
+    const ask = document.createElement("span");
+    ask.textContent = "¿Te sirvió esta respuesta?";
+    const comment = document.createElement("form");
+    comment.className = "comentario";
+    comment.hidden = true;
+    const field = document.createElement("input");
+    field.type = "text";
+    field.maxLength = 1000;
+    field.placeholder = "¿Algo que agregar? (opcional)";
+    field.setAttribute("aria-label", "Comentario sobre la respuesta");
+    const send = document.createElement("button");
+    send.type = "submit";
+    send.textContent = "Enviar";
+    comment.append(field, send);
+    let util = null;
+    const thumbs = [
+      [true, "Sí", "Sí, me sirvió"],
+      [false, "No", "No me sirvió"],
+    ].map(([value, symbol, label]) => {
+      const thumb = document.createElement("button");
+      thumb.type = "button";
+      thumb.className = "pulgar";
+      thumb.textContent = symbol;
+      thumb.setAttribute("aria-label", label);
+      thumb.setAttribute("aria-pressed", "false");
+      thumb.addEventListener("click", () => {
+        if (util !== null) return;
+        util = value;
+        thumb.setAttribute("aria-pressed", "true");
+        for (const other of thumbs) other.disabled = other !== thumb;
+        ask.textContent = "Gracias por contarnos.";
+        socket.emit("feedback", { respuesta_id: respuestaId, util });
+        comment.hidden = false;
+      });
+      return thumb;
+    });
+    comment.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const text = field.value.trim();
+      if (!text || util === null) return;
+      socket.emit("feedback", { respuesta_id: respuestaId, util, comentario: text });
+      comment.replaceChildren(document.createTextNode("Comentario enviado."));
+    });
+    box.append(ask, ...thumbs, comment);
+    item.append(box);
   }
 
   function busy(answering) {
@@ -263,7 +318,7 @@
     if (!current.item) return;
     if (message.complete) {
       setText(current.item, message.response);
-      addCards(current.item, message.sources, current.question);
+      addCards(current.item, message.sources, message.respuesta_id);
       finish();
     } else {
       current.text += message.chunk;
@@ -302,12 +357,10 @@
   socket.on("history", (history) => {
     if (history.chat_id !== chatId || current) return;
     list.replaceChildren();
-    let question = "";
     for (const message of history.messages) {
       const customer = message.role === "usuario";
       const item = addMessage(customer ? "cliente" : "agente", message.content);
-      if (customer) question = message.content;
-      else addCards(item, message.sources, question);
+      if (!customer) addCards(item, message.sources, message.id);
     }
   });
 

@@ -11,7 +11,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Value, json};
 use tendero::db::entities::evento;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
@@ -126,22 +126,31 @@ impl Browser {
     }
 }
 
-/// The first `click_producto` event, once the event log has written it.
-async fn first_click(app: &TestApp) -> evento::Model {
+/// The first `count` events of type `tipo`, once the event log has written them.
+async fn events_of(app: &TestApp, tipo: &str, count: usize) -> Vec<evento::Model> {
     let db = app.state.db().conn();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        if let Some(event) = evento::Entity::find()
-            .filter(evento::Column::Tipo.eq("click_producto"))
-            .one(db)
+        let events = evento::Entity::find()
+            .filter(evento::Column::Tipo.eq(tipo))
+            .order_by_asc(evento::Column::Id)
+            .all(db)
             .await
-            .unwrap()
-        {
-            return event;
+            .unwrap();
+        if events.len() >= count {
+            return events;
         }
-        assert!(Instant::now() < deadline, "no click event recorded");
+        assert!(
+            Instant::now() < deadline,
+            "{count} {tipo} events not recorded"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The first `click_producto` event, once the event log has written it.
+async fn first_click(app: &TestApp) -> evento::Model {
+    events_of(app, "click_producto", 1).await.remove(0)
 }
 
 fn last_answer(page: &Value) -> &Value {
@@ -211,15 +220,35 @@ async fn the_page_streams_answers_with_cards_records_clicks_and_keeps_the_conver
     }
     page.screenshot("respuesta-con-tarjetas").await;
 
-    // A click is recorded with the question that led to the product.
+    // A click is recorded with the answer that showed the product and its place.
     let clicked = page.run(json!({"cmd": "click_card", "index": 0})).await;
     assert_eq!(last_answer(&clicked)["cards"][0]["pressed"], true);
     let chat_id = clicked["chat_id"].as_str().unwrap().to_owned();
     let event = first_click(&app).await;
-    assert_eq!(event.datos["sku"], "LIC-600");
-    assert_eq!(event.datos["query"], "quiero una licuadora");
-    assert_eq!(event.datos["chat_id"], chat_id.as_str());
-    assert!(event.datos["producto_id"].is_i64());
+    let licuadora = app.product_id("LIC-600").await;
+    assert_eq!(event.producto_id, Some(licuadora));
+    assert_eq!(event.datos["posicion"], 1);
+    assert_eq!(event.datos["canal"], "socket");
+    assert_eq!(event.chat_id.as_deref(), Some(chat_id.as_str()));
+    let respuesta_id = event.datos["respuesta_id"]
+        .as_i64()
+        .expect("the answer's id");
+    assert_eq!(event.ref_id, Some(respuesta_id.to_string()));
+    let conversation = app.conversation(&chat_id).await;
+    assert_eq!(conversation["mensajes"][1]["id"], respuesta_id);
+
+    // A thumb rates the answer at once; a comment may follow.
+    let rated = page
+        .run(json!({"cmd": "rate", "util": false, "comentario": "Quería ver más modelos"}))
+        .await;
+    let rating = &last_answer(&rated)["rating"];
+    assert_eq!(rating["pressed"], json!(["No me sirvió"]), "{rating}");
+    page.screenshot("valoracion-con-comentario").await;
+    let ratings = events_of(&app, "valoracion", 2).await;
+    assert_eq!(ratings[0].datos["util"], false);
+    assert!(ratings[0].datos["comentario"].is_null());
+    assert_eq!(ratings[1].datos["comentario"], "Quería ver más modelos");
+    assert_eq!(ratings[1].datos["respuesta_id"], respuesta_id);
 
     // A reload shows the same conversation, cards included, and continues it.
     let reloaded = page.run(json!({"cmd": "reload"})).await;
@@ -446,6 +475,8 @@ async fn the_page_shows_what_goes_with_a_product() {
         .unwrap();
     page.run(json!({"cmd": "click_card", "index": index})).await;
     let event = first_click(&app).await;
-    assert_eq!(event.datos["sku"], "BRO-1");
-    assert_eq!(event.datos["query"], "¿tienen taladro percutor?");
+    let brocas = app.product_id("BRO-1").await;
+    assert_eq!(event.producto_id, Some(brocas));
+    // Its place among the answer's sources: after the cards of the answer itself.
+    assert_eq!(event.datos["posicion"], index as i64 + 1, "{}", event.datos);
 }

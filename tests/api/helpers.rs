@@ -349,6 +349,22 @@ impl TestApp {
         self.login(email, "clave-del-vendedor").await
     }
 
+    /// The id of the product with this SKU (`GET /api/productos?q=`).
+    pub async fn product_id(&self, sku: &str) -> i64 {
+        let page = self
+            .get(&format!("/api/productos?q={sku}&limit=100"), &self.admin)
+            .await
+            .expect(200);
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["sku"] == sku)
+            .unwrap_or_else(|| panic!("no product {sku}: {page}"))["id"]
+            .as_i64()
+            .unwrap()
+    }
+
     /// A conversation as staff read it (`GET /api/conversaciones/{chat_id}`).
     pub async fn conversation(&self, chat_id: &str) -> Value {
         self.get(&format!("/api/conversaciones/{chat_id}"), &self.admin)

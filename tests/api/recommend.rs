@@ -1,6 +1,7 @@
 //! Recommendations over REST: complements and "for you" from a known order history,
 //! filters that never leak, an order that changes the list at once, bad input refused,
-//! and a failed training that leaves the previous models serving.
+//! a failed training that leaves the previous models serving, the order of purchases,
+//! and generations that survive a restart.
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -12,10 +13,8 @@ on_every_backend!(
     a_known_history_gives_the_expected_recommendations,
     filters_never_leak_and_bad_input_is_refused,
     a_failed_training_leaves_the_previous_models_serving,
-    the_agent_recommends_in_the_chat,
     a_generation_survives_a_restart_and_one_trained_by_the_cli_is_served,
-    the_order_of_purchases_decides_what_comes_next,
-    a_click_in_the_chat_shapes_what_is_recommended
+    the_order_of_purchases_decides_what_comes_next
 );
 
 /// The shop: drills are bought with bits, hammers with nails.
@@ -118,7 +117,7 @@ async fn list(app: &TestApp, path: &str) -> (Vec<i64>, Value) {
     (ids, reply)
 }
 
-fn motivo(reply: &Value, id: i64) -> String {
+pub fn motivo(reply: &Value, id: i64) -> String {
     reply["recomendaciones"]
         .as_array()
         .unwrap()
@@ -464,203 +463,6 @@ async fn a_failed_training_leaves_the_previous_models_serving(backend: Backend) 
     let estado = train(&app).await;
     assert_eq!(estado["version"].as_u64(), Some(version + 1), "{estado}");
     assert!(estado["ultimo_error"].is_null(), "{estado}");
-}
-
-/// `POST /api/query/text` (JSON): the answer.
-async fn ask(app: &TestApp, query: &str) -> Value {
-    app.call(
-        Method::POST,
-        "/api/query/text",
-        None,
-        Some(json!({"query": query})),
-    )
-    .await
-    .expect(200)
-}
-
-fn recommended(answer: &Value) -> Vec<(i64, String, f64)> {
-    answer["sources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| !s["motivo"].is_null())
-        .map(|s| {
-            (
-                s["id"].as_i64().unwrap(),
-                s["motivo"].as_str().unwrap().to_owned(),
-                s["precio"].as_str().unwrap().parse().unwrap(),
-            )
-        })
-        .collect()
-}
-
-/// With the extractive generator (no Ollama here): a question that asks what goes
-/// with a product is answered with it; an answer about a product brings what goes
-/// with it; "parecido pero más barato" stays under the product's price.
-async fn the_agent_recommends_in_the_chat(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
-    let s = shop(&app).await;
-    train(&app).await;
-
-    let answer = ask(&app, "¿Qué va bien con el taladro percutor?").await;
-    let text = answer["response"].as_str().unwrap();
-    assert!(text.contains("Brocas para concreto"), "{text}");
-    assert!(text.contains("30.000"), "the live price: {text}");
-    assert_eq!(answer["price_check"]["ok"], true, "{answer}");
-    let found = recommended(&answer);
-    assert_eq!(
-        found.first().map(|f| (f.0, f.1.as_str())),
-        Some((s.brocas, "comprados_juntos")),
-        "{answer}"
-    );
-
-    let answer = ask(&app, "¿Tienen taladro percutor?").await;
-    let text = answer["response"].as_str().unwrap();
-    assert!(text.contains("Taladro percutor"), "{text}");
-    let found = recommended(&answer);
-    assert_eq!(
-        found.iter().map(|f| f.0).collect::<Vec<_>>(),
-        vec![s.brocas],
-        "{answer}"
-    );
-
-    let answer = ask(
-        &app,
-        "¿Hay algo parecido al martillo de uña pero más barato?",
-    )
-    .await;
-    let found = recommended(&answer);
-    assert!(!found.is_empty(), "{answer}");
-    assert!(
-        found.iter().all(|f| f.2 < 45_000.0 && f.0 != s.martillo),
-        "{answer}"
-    );
-}
-
-/// Over Socket.IO, with the extractive generator: "¿qué me recomiendas?" in a chat
-/// where the hammer was clicked gets the nails (what its buyers bought), not the
-/// hammer again; the same question in a fresh chat gets the popular products.
-async fn a_click_in_the_chat_shapes_what_is_recommended(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
-    let s = shop(&app).await;
-    train(&app).await;
-    let mut client = crate::socket_client::SocketClient::connect(&app.url(""), None).await;
-    client.ask("Hola", None).await;
-    let hello = client.until_end().await;
-    let chat_id = hello.last["chat_id"].as_str().unwrap().to_owned();
-    client
-        .emit(
-            "product_click",
-            json!({"chat_id": chat_id, "producto_id": s.martillo, "query": "martillo"}),
-        )
-        .await;
-    // The event log writes the click in the background.
-    let db = app.state.db().conn();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-        use tendero::db::entities::evento;
-        let written = evento::Entity::find()
-            .filter(evento::Column::ChatId.eq(chat_id.as_str()))
-            .filter(evento::Column::ProductoId.eq(s.martillo))
-            .one(db)
-            .await
-            .unwrap();
-        if written.is_some() {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the click was not recorded"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    client.ask("¿Qué me recomiendas?", Some(&chat_id)).await;
-    let answer = client.until_end().await.last;
-    let found = recommended(&answer);
-    let reasons: Vec<(i64, &str)> = found.iter().map(|f| (f.0, f.1.as_str())).collect();
-    assert!(reasons.contains(&(s.clavos, "para_ti")), "{answer}");
-    // The rest fills up with popular products; the hammer itself is not offered.
-    assert!(
-        reasons
-            .iter()
-            .all(|&(id, motivo)| id == s.clavos || motivo == "popular"),
-        "{answer}"
-    );
-    assert!(found.iter().all(|f| f.0 != s.martillo), "{answer}");
-
-    client.ask("¿Qué me recomiendas?", None).await;
-    let fresh = client.until_end().await.last;
-    let found = recommended(&fresh);
-    assert!(!found.is_empty(), "{fresh}");
-    assert!(
-        found.iter().all(|f| f.1 == "popular"),
-        "no click, no history: {fresh}"
-    );
-}
-
-/// The model calls `recomendar` (the fake Ollama replays it): the products come back
-/// with live prices, become sources with their reason, and the answer's amounts are
-/// checked against them.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_model_recommends_with_the_tool() {
-    let (app, fake) = crate::agent::with_fake(Backend::Sqlite, |_| {})
-        .await
-        .unwrap();
-    let s = shop(&app).await;
-    train(&app).await;
-    fake.then(crate::fake_ollama::Reply::tool_call(
-        "recomendar",
-        json!({"tipo": "complementos", "sku": "TAL-1"}),
-    ))
-    .then(crate::fake_ollama::Reply::say(
-        "Con el taladro te sirven las Brocas para concreto por $30.000.",
-    ));
-    let answer = ask(
-        &app,
-        "Me llevo el taladro percutor TAL-1, ¿qué más me llevo?",
-    )
-    .await;
-    assert_eq!(answer["price_check"]["ok"], true, "{answer}");
-    let found = recommended(&answer);
-    assert_eq!(
-        found.first().map(|f| (f.0, f.1.as_str())),
-        Some((s.brocas, "comprados_juntos")),
-        "{answer}"
-    );
-    let requests = fake.requests();
-    let tool_reply = requests.last().unwrap()["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["role"] == "tool")
-        .expect("the tool's answer went back to the model")["content"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert!(
-        tool_reply.contains("Brocas para concreto") && tool_reply.contains("comprados_juntos"),
-        "{tool_reply}"
-    );
-    assert!(tool_reply.contains("30.000"), "{tool_reply}");
-    // An unknown SKU is an answer the model can read, not a failure.
-    fake.then(crate::fake_ollama::Reply::tool_call(
-        "recomendar",
-        json!({"tipo": "parecidos", "sku": "NO-EXISTE"}),
-    ))
-    .then(crate::fake_ollama::Reply::say("No encuentro ese producto."));
-    let answer = ask(&app, "¿Tienen algo como el NO-EXISTE?").await;
-    assert_eq!(answer["response"], "No encuentro ese producto.");
-    let requests = fake.requests();
-    let last = requests.last().unwrap().to_string();
-    assert!(
-        last.contains("no hay ningún producto con SKU NO-EXISTE"),
-        "{last}"
-    );
 }
 
 /// Generations are stored: a restart serves the last one at once, and one trained by

@@ -2,6 +2,9 @@
 
 use sea_orm::entity::prelude::*;
 
+/// The role of Tendero's answers (`rol`).
+pub const ASSISTANT: &str = "asistente";
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "mensajes")]
 pub struct Model {
