@@ -2,7 +2,9 @@
 # Recommendations served from a shop of Online Retail's size: its products, customers
 # and orders loaded through the REST API, the models trained (time, RSS before and
 # after), then wrk on one customer's list (unfiltered and filtered) and on batches of
-# 100 customers. `make bench-recommend`; usage: benches/recommend.sh [sqlite|postgres|all]
+# 100 customers, and what loading the models adds to a fresh server's RSS. The sequential
+# model's training is capped at SEQUENTIAL_MAX_SECS (120) per training.
+# `make bench-recommend`; usage: benches/recommend.sh [sqlite|postgres|all]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source benches/common.sh
@@ -20,7 +22,8 @@ rss_mb() { awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$PID/status"; }
 run_backend() {
   echo "== $1"
   start_server "$1" TENDERO_RATE_LIMIT_PER_SECOND=1000000 TENDERO_RATE_LIMIT_BURST=1000000 \
-    TENDERO_RECOMMEND_INTERVAL_SECS=0
+    TENDERO_RECOMMEND_INTERVAL_SECS=0 \
+    TENDERO_RECOMMEND_SEQUENTIAL_MAX_SECS=${SEQUENTIAL_MAX_SECS:-120}
   local ids="$DIR/customers.txt"
   python3 benches/recommend_load.py "$BASE" "$TOKEN" "$ORDERS" "$ids"
   echo "RSS before training: $(rss_mb) MB"

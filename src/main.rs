@@ -9,8 +9,26 @@ use clap::Parser;
 use tendero::cli::{self, Cli, Command};
 use tendero::config::Settings;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: could not start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(run());
+    // A training of the recommendation models still running on a blocking thread is
+    // abandoned rather than waited for (it stores nothing until it ends, so the stored
+    // generation stays as it was): a stop must not wait minutes for it.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
+}
+
+async fn run() -> ExitCode {
     let cli = Cli::parse_from(cli::args(std::env::args_os().collect()));
     let settings = match Settings::load(&cli.config) {
         Ok(settings) => settings,

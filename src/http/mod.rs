@@ -142,10 +142,6 @@ pub fn router(state: HttpState, settings: RouterSettings<'_>) -> Router {
         )
         .route("/api/recomendaciones/lote", post(recomendaciones::batch))
         .route("/api/recomendaciones/estado", get(recomendaciones::status))
-        .route(
-            "/api/recomendaciones/entrenar",
-            post(recomendaciones::train),
-        )
         .route("/api/pedidos", get(pedidos::list).post(pedidos::create))
         .route(
             "/api/pedidos/{id}",
@@ -196,6 +192,14 @@ pub fn router(state: HttpState, settings: RouterSettings<'_>) -> Router {
             Duration::from_secs(server.request_timeout_secs),
             timeout,
         ));
+    // A training on demand runs for as long as it takes (minutes with the sequential
+    // model): outside the request timeout.
+    let training = Router::new()
+        .route(
+            "/api/recomendaciones/entrenar",
+            post(recomendaciones::train),
+        )
+        .layer(rate_limit::api_layer(limits));
     // Typed and spoken questions share each client's question budget; a recording
     // may be larger than any other body.
     let text = Router::new().route("/api/query/text", post(query::text));
@@ -211,6 +215,7 @@ pub fn router(state: HttpState, settings: RouterSettings<'_>) -> Router {
     Router::new()
         .merge(limit_bodies(bounded, server.max_body_bytes))
         .merge(limit_bodies(events, eventos::MAX_EVENT_BYTES))
+        .merge(limit_bodies(training, server.max_body_bytes))
         .merge(answers)
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)

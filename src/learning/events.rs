@@ -125,27 +125,34 @@ impl EventLog {
 /// The most recent searches and the products each showed.
 #[derive(Default)]
 struct Recent {
-    inner: Mutex<(HashMap<String, Vec<i64>>, VecDeque<String>)>,
+    inner: Mutex<Remembered>,
+}
+
+/// Searches by id, and their ids oldest first (the next to forget).
+#[derive(Default)]
+struct Remembered {
+    shown: HashMap<String, Vec<i64>>,
+    order: VecDeque<String>,
 }
 
 impl Recent {
     fn remember(&self, id: &str, shown: Vec<i64>) {
         let mut guard = self.inner.lock().expect("recent searches lock");
-        let (map, order) = &mut *guard;
-        if order.len() >= RECENT_SEARCHES
-            && let Some(oldest) = order.pop_front()
+        let remembered = &mut *guard;
+        if remembered.order.len() >= RECENT_SEARCHES
+            && let Some(oldest) = remembered.order.pop_front()
         {
-            map.remove(&oldest);
+            remembered.shown.remove(&oldest);
         }
-        map.insert(id.to_owned(), shown);
-        order.push_back(id.to_owned());
+        remembered.shown.insert(id.to_owned(), shown);
+        remembered.order.push_back(id.to_owned());
     }
 
     fn get(&self, id: &str) -> Option<Vec<i64>> {
         self.inner
             .lock()
             .expect("recent searches lock")
-            .0
+            .shown
             .get(id)
             .cloned()
     }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use axum::extract::ConnectInfo;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use socketioxide::ParserError;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{Extension, SocketRef, State, TryData};
 
@@ -118,6 +119,28 @@ fn client_key<A: Adapter>(socket: &SocketRef<A>, session: &Session) -> String {
         .unwrap_or_else(|| format!("socket:{}", socket.id))
 }
 
+/// A click's or a rating's payload, if the socket is within its budget and the payload
+/// reads as `expected`; otherwise the `error` is sent and `None` returned.
+fn admit<A: Adapter, T>(
+    socket: &SocketRef<A>,
+    session: &Session,
+    data: Result<T, ParserError>,
+    expected: &str,
+) -> Option<T> {
+    if let Err(refusal) = events_rate_limited(session) {
+        emit_error(socket, None, &refusal);
+        return None;
+    }
+    data.map_err(|err| {
+        emit_error(
+            socket,
+            None,
+            &Refusal::InvalidBody(format!("{expected}: {err}")),
+        );
+    })
+    .ok()
+}
+
 /// `product_click {respuesta_id, producto_id, posicion}` records a click on a card
 /// of an answer; nothing is sent back unless it is refused (`error`).
 pub(super) async fn on_product_click<A: Adapter>(
@@ -126,29 +149,17 @@ pub(super) async fn on_product_click<A: Adapter>(
     Extension(session): Extension<Session>,
     TryData(data): TryData<ProductClick>,
 ) {
-    if let Err(refusal) = events_rate_limited(&session) {
-        return emit_error(&socket, None, &refusal);
-    }
-    let click = match data {
-        Ok(click) => click,
-        Err(err) => {
-            let error = Refusal::InvalidBody(format!(
-                "product_click espera {{respuesta_id, producto_id, posicion}}: {err}"
-            ));
-            return emit_error(&socket, None, &error);
-        }
-    };
-    let key = client_key(&socket, &session);
-    let from = Sender {
-        canal: "socket",
-        key: &key,
+    let expected = "product_click espera {respuesta_id, producto_id, posicion}";
+    let Some(click) = admit(&socket, &session, data, expected) else {
+        return;
     };
     let click = Click {
         origin: Origin::Answer(click.respuesta_id),
         producto_id: click.producto_id,
         posicion: click.posicion,
     };
-    if let Err(error) = intake.click(click, &from).await {
+    let key = client_key(&socket, &session);
+    if let Err(error) = intake.click(click, &from_socket(&key)).await {
         emit_error(&socket, None, &error);
     }
 }
@@ -161,29 +172,24 @@ pub(super) async fn on_feedback<A: Adapter>(
     Extension(session): Extension<Session>,
     TryData(data): TryData<Feedback>,
 ) {
-    if let Err(refusal) = events_rate_limited(&session) {
-        return emit_error(&socket, None, &refusal);
-    }
-    let feedback = match data {
-        Ok(feedback) => feedback,
-        Err(err) => {
-            let error = Refusal::InvalidBody(format!(
-                "feedback espera {{respuesta_id, util, comentario?}}: {err}"
-            ));
-            return emit_error(&socket, None, &error);
-        }
-    };
-    let key = client_key(&socket, &session);
-    let from = Sender {
-        canal: "socket",
-        key: &key,
+    let expected = "feedback espera {respuesta_id, util, comentario?}";
+    let Some(feedback) = admit(&socket, &session, data, expected) else {
+        return;
     };
     let rating = Rating {
         respuesta_id: feedback.respuesta_id,
         util: feedback.util,
         comentario: feedback.comentario,
     };
-    if let Err(error) = intake.rate(rating, &from).await {
+    let key = client_key(&socket, &session);
+    if let Err(error) = intake.rate(rating, &from_socket(&key)).await {
         emit_error(&socket, None, &error);
+    }
+}
+
+fn from_socket(key: &str) -> Sender<'_> {
+    Sender {
+        canal: "socket",
+        key,
     }
 }

@@ -9,9 +9,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Value, json};
 use tendero::db::entities::evento;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
@@ -126,31 +125,9 @@ impl Browser {
     }
 }
 
-/// The first `count` events of type `tipo`, once the event log has written them.
-async fn events_of(app: &TestApp, tipo: &str, count: usize) -> Vec<evento::Model> {
-    let db = app.state.db().conn();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let events = evento::Entity::find()
-            .filter(evento::Column::Tipo.eq(tipo))
-            .order_by_asc(evento::Column::Id)
-            .all(db)
-            .await
-            .unwrap();
-        if events.len() >= count {
-            return events;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{count} {tipo} events not recorded"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// The first `click_producto` event, once the event log has written it.
 async fn first_click(app: &TestApp) -> evento::Model {
-    events_of(app, "click_producto", 1).await.remove(0)
+    app.events("click_producto", 1).await.remove(0)
 }
 
 fn last_answer(page: &Value) -> &Value {
@@ -244,7 +221,7 @@ async fn the_page_streams_answers_with_cards_records_clicks_and_keeps_the_conver
     let rating = &last_answer(&rated)["rating"];
     assert_eq!(rating["pressed"], json!(["No me sirvió"]), "{rating}");
     page.screenshot("valoracion-con-comentario").await;
-    let ratings = events_of(&app, "valoracion", 2).await;
+    let ratings = app.events("valoracion", 2).await;
     assert_eq!(ratings[0].datos["util"], false);
     assert!(ratings[0].datos["comentario"].is_null());
     assert_eq!(ratings[1].datos["comentario"], "Quería ver más modelos");

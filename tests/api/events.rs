@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 use tendero::db::entities::evento;
 
@@ -29,26 +29,16 @@ async fn send(app: &TestApp, event: Value) -> Reply {
         .await
 }
 
-/// The events of type `tipo`, in order, once there are `count` of them.
-async fn stored(app: &TestApp, tipo: &str, count: usize) -> Vec<evento::Model> {
-    let db = app.state.db().conn();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let rows = evento::Entity::find()
-            .filter(evento::Column::Tipo.eq(tipo))
-            .order_by_asc(evento::Column::Id)
-            .all(db)
-            .await
-            .unwrap();
-        if rows.len() >= count {
-            return rows;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{count} {tipo} events never written"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+/// The place (from 1) and the id of the first product among an answer's sources.
+fn first_card(answer: &Value) -> (usize, i64) {
+    answer["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .find(|(_, s)| s["tipo"] == "producto")
+        .map(|(i, s)| (i + 1, s["id"].as_i64().unwrap()))
+        .unwrap_or_else(|| panic!("no product card: {answer}"))
 }
 
 async fn clicks_and_ratings_on_what_was_shown_are_kept_and_bad_ones_refused(backend: Backend) {
@@ -161,14 +151,7 @@ async fn clicks_and_ratings_on_what_was_shown_are_kept_and_bad_ones_refused(back
         .expect(200);
     let respuesta_id = answer["respuesta_id"].as_i64().expect("an answer's id");
     let chat_id = answer["chat_id"].as_str().unwrap().to_owned();
-    let (place, product) = answer["sources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .enumerate()
-        .find(|(_, s)| s["tipo"] == "producto")
-        .map(|(i, s)| (i + 1, s["id"].as_i64().unwrap()))
-        .expect("a product card");
+    let (place, product) = first_card(&answer);
     send(
         &app,
         json!({"tipo": "click", "respuesta_id": respuesta_id, "producto_id": product, "posicion": place}),
@@ -200,13 +183,13 @@ async fn clicks_and_ratings_on_what_was_shown_are_kept_and_bad_ones_refused(back
 
     // Stored: the search with what it showed, the answer with its cards, the two
     // clicks and the rating, and nothing that was refused.
-    let searches = stored(&app, "busqueda", 1).await;
+    let searches = app.events("busqueda", 1).await;
     assert_eq!(searches[0].ref_id.as_deref(), Some(busqueda_id.as_str()));
     assert_eq!(searches[0].datos["productos"], json!(shown));
-    let answers = stored(&app, "respuesta", 1).await;
+    let answers = app.events("respuesta", 1).await;
     assert_eq!(answers[0].ref_id, Some(respuesta_id.to_string()));
     assert_eq!(answers[0].datos["productos"][place - 1], product);
-    let clicks = stored(&app, "click_producto", 2).await;
+    let clicks = app.events("click_producto", 2).await;
     assert_eq!(clicks.len(), 2, "refused clicks are not stored");
     assert_eq!(clicks[0].ref_id.as_deref(), Some(busqueda_id.as_str()));
     assert_eq!(clicks[0].producto_id, Some(shown[1]));
@@ -219,7 +202,7 @@ async fn clicks_and_ratings_on_what_was_shown_are_kept_and_bad_ones_refused(back
     assert_eq!(clicks[1].ref_id, Some(respuesta_id.to_string()));
     assert_eq!(clicks[1].chat_id.as_deref(), Some(chat_id.as_str()));
     assert_eq!(clicks[1].datos["cliente"], client, "same client, same hash");
-    let ratings = stored(&app, "valoracion", 1).await;
+    let ratings = app.events("valoracion", 1).await;
     assert_eq!(ratings.len(), 1);
     assert_eq!(ratings[0].datos["util"], true);
     assert_eq!(ratings[0].datos["comentario"], "Muy claro");
@@ -240,7 +223,7 @@ async fn clicks_and_ratings_on_what_was_shown_are_kept_and_bad_ones_refused(back
     )
     .await
     .expect_error(400, "validation_failed");
-    stored(&app, "click_producto", 3).await;
+    app.events("click_producto", 3).await;
 }
 
 async fn the_log_exports_is_counted_and_forgets_old_events(backend: Backend) {
@@ -255,7 +238,7 @@ async fn the_log_exports_is_counted_and_forgets_old_events(backend: Backend) {
     for q in ["portátil", "monitor", "impresora"] {
         app.search(&[("q", q)]).await.expect(200);
     }
-    let searches = stored(&app, "busqueda", 3).await;
+    let searches = app.events("busqueda", 3).await;
 
     // JSON Lines through the report route, one event per line, filtered by type.
     let export = app
@@ -327,7 +310,7 @@ async fn the_log_exports_is_counted_and_forgets_old_events(backend: Backend) {
         assert!(Instant::now() < deadline, "old events were not deleted");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let left = stored(&app, "busqueda", 1).await;
+    let left = app.events("busqueda", 1).await;
     assert_eq!(left[0].id, searches[2].id);
 }
 
@@ -341,14 +324,7 @@ async fn over_socket_io_clicks_and_ratings_are_checked_too(backend: Backend) {
     client.ask("¿Tienen portátiles Lenovo?", None).await;
     let answer = client.until_end().await.last;
     let respuesta_id = answer["respuesta_id"].as_i64().expect("an answer's id");
-    let (place, product) = answer["sources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .enumerate()
-        .find(|(_, s)| s["tipo"] == "producto")
-        .map(|(i, s)| (i + 1, s["id"].as_i64().unwrap()))
-        .expect("a product card");
+    let (place, product) = first_card(&answer);
 
     let refusals = [
         (
@@ -390,10 +366,10 @@ async fn over_socket_io_clicks_and_ratings_are_checked_too(backend: Backend) {
             json!({"respuesta_id": respuesta_id, "util": false}),
         )
         .await;
-    let clicks = stored(&app, "click_producto", 1).await;
+    let clicks = app.events("click_producto", 1).await;
     assert_eq!(clicks[0].producto_id, Some(product));
     assert_eq!(clicks[0].datos["canal"], "socket");
-    let ratings = stored(&app, "valoracion", 1).await;
+    let ratings = app.events("valoracion", 1).await;
     assert_eq!(ratings[0].datos["util"], false);
     assert_eq!(
         clicks.len() + ratings.len(),

@@ -349,6 +349,34 @@ impl TestApp {
         self.login(email, "clave-del-vendedor").await
     }
 
+    /// The events of type `tipo`, oldest first, once the event log has written at least
+    /// `count` of them (it writes in the background).
+    pub async fn events(
+        &self,
+        tipo: &str,
+        count: usize,
+    ) -> Vec<tendero::db::entities::evento::Model> {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+        use tendero::db::entities::evento;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let rows = evento::Entity::find()
+                .filter(evento::Column::Tipo.eq(tipo))
+                .order_by_asc(evento::Column::Id)
+                .all(self.state.db().conn())
+                .await
+                .unwrap();
+            if rows.len() >= count {
+                return rows;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{count} {tipo} events never written"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// The id of the product with this SKU (`GET /api/productos?q=`).
     pub async fn product_id(&self, sku: &str) -> i64 {
         let page = self
