@@ -57,10 +57,9 @@ pub struct Aceptado {
         (status = 413, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn create(
     State(intake): State<Arc<Intake>>,
-    client: Option<Extension<Client>>,
+    Extension(Client(key)): Extension<Client>,
     ApiJson(evento): ApiJson<Evento>,
 ) -> Result<(StatusCode, axum::Json<Aceptado>), ApiError> {
-    let key = client.map(|Extension(Client(key))| key).unwrap_or_default();
     let from = Sender {
         canal: "rest",
         key: &key,

@@ -169,10 +169,10 @@ fn reference(datos: &Value) -> Option<String> {
 
 async fn write_events(db: Db, mut receiver: mpsc::Receiver<Message>, counts: Arc<Counts>) {
     let mut pending = Vec::with_capacity(BATCH);
-    let mut rows = Vec::with_capacity(BATCH);
-    let mut flushed = Vec::new();
     while receiver.recv_many(&mut pending, BATCH).await > 0 {
         let now = Utc::now();
+        let mut rows = Vec::with_capacity(pending.len());
+        let mut flushed = Vec::new();
         for message in pending.drain(..) {
             match message {
                 Message::Event(tipo, datos) => rows.push(evento::ActiveModel {
@@ -190,10 +190,9 @@ async fn write_events(db: Db, mut receiver: mpsc::Receiver<Message>, counts: Arc
         }
         if !rows.is_empty() {
             let count = rows.len() as u64;
-            let batch = std::mem::take(&mut rows);
             let written = async {
                 let txn = db.begin_write().await?;
-                evento::Entity::insert_many(batch).exec(&*txn).await?;
+                evento::Entity::insert_many(rows).exec(&*txn).await?;
                 txn.commit().await
             }
             .await;
@@ -205,7 +204,7 @@ async fn write_events(db: Db, mut receiver: mpsc::Receiver<Message>, counts: Arc
                 }
             };
         }
-        for done in flushed.drain(..) {
+        for done in flushed {
             let _ = done.send(());
         }
     }

@@ -19,8 +19,6 @@ use crate::error::{Code, Coded, FieldError, INTERNAL_MESSAGE};
 
 /// Longest comment kept with a rating, in characters.
 pub const MAX_COMMENT_CHARS: usize = 1000;
-/// Longest query kept with a click, in characters.
-pub const MAX_QUERY_CHARS: usize = 2000;
 
 /// Why an event was refused.
 #[derive(Debug, thiserror::Error)]
