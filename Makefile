@@ -33,7 +33,7 @@ TENDERO_DATA_DIR ?= data
 TENDERO_ADMIN_EMAIL ?= admin@tendero.local
 ADMIN_PASSWORD_FILE := $(TENDERO_DATA_DIR)/.admin-password
 
-.PHONY: run test test-frontend test-audio page deps build fmt lint bench bench-export bench-search bench-agent bench-voice bench-voice-quality bench-voice-speed bench-recommend clean-data
+.PHONY: run test test-frontend test-audio page deps build fmt lint bench bench-export bench-search bench-agent bench-voice bench-voice-quality bench-voice-speed bench-recommend bench-clicks clean-data
 
 ## make run: install what is missing, build in release mode, start on http://127.0.0.1:8000
 run: deps build page
@@ -140,6 +140,12 @@ bench-voice-speed: deps build test-audio
 bench-recommend: deps build
 	@bash scripts/install-deps.sh wrk postgresql-client
 	bash benches/recommend.sh $(or $(BACKEND),sqlite)
+
+## make bench-clicks: learning from clicks: the simulator on Home Depot, the job on 1M events (docs/search.md)
+bench-clicks: deps build
+	@bash scripts/install-deps.sh postgresql-client time
+	@bash scripts/fetch-minilm.sh $(MINILM_DIR)
+	bash benches/clicks.sh $(or $(PART),all)
 
 clean-data:
 	rm -rf $(TENDERO_DATA_DIR)

@@ -13,10 +13,11 @@
 //!   (staff, passwords, tokens), [`retrieval`] (embedders, LanceDB, FAISS, hybrid
 //!   search kept in step with the database), [`llm`] (the generators), [`speech`]
 //!   (audio and Whisper), [`export`] (reports), [`learning`] (the event log and
-//!   what customers send about what they were shown),
+//!   what customers send about what they were shown, and the ranking learned from
+//!   their clicks),
 //!   [`cluster`] (several nodes through Redis), [`db`] (connection and entities),
 //!   [`config`] (settings by section), [`error`] (the table of error codes),
-//!   [`text`] and [`progress`].
+//!   [`text`], [`progress`] and [`layout`] (trained models as bytes).
 
 pub mod agent;
 pub mod auth;
@@ -28,6 +29,7 @@ pub mod db;
 pub mod error;
 pub mod export;
 pub mod http;
+pub mod layout;
 pub mod learning;
 pub mod llm;
 pub mod progress;

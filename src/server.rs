@@ -29,7 +29,7 @@ use crate::db::Db;
 use crate::export::Reports;
 use crate::http::metrics::Metrics;
 use crate::http::{self, HttpState, RouterSettings};
-use crate::learning::{EventLog, Intake};
+use crate::learning::{ClickLearner, EventLog, Intake};
 use crate::recommend::Recommender;
 use crate::retrieval::search::SearchIndex;
 use crate::retrieval::{self, Search, upkeep};
@@ -49,6 +49,7 @@ pub struct Services {
     speech: Arc<Speech>,
     reports: Arc<Reports>,
     recommender: Arc<Recommender>,
+    learner: Arc<ClickLearner>,
     events: EventLog,
     intake: Arc<Intake>,
     metrics: Arc<Metrics>,
@@ -93,6 +94,12 @@ impl Services {
             &settings.recommend,
         ));
         recommender.start().await;
+        let learner = Arc::new(ClickLearner::new(
+            db.clone(),
+            search.index().clone(),
+            &settings.learning,
+        ));
+        learner.start().await;
         let agent = Agent::new(
             AgentParts {
                 db: db.clone(),
@@ -123,6 +130,7 @@ impl Services {
             speech,
             reports: Arc::new(reports),
             recommender,
+            learner,
             events,
             intake,
             metrics: Arc::new(Metrics::new()),
@@ -243,6 +251,7 @@ pub async fn run(
             speech: services.speech.clone(),
             reports: services.reports.clone(),
             recommender: services.recommender.clone(),
+            learner: services.learner.clone(),
             events: services.events.clone(),
             intake: services.intake.clone(),
             metrics: services.metrics.clone(),

@@ -11,6 +11,7 @@ mod m20261121_000003_conversations;
 mod m20261207_000004_recommend;
 mod m20261207_000005_event_keys;
 mod m20261207_000006_event_refs;
+mod m20261208_000007_click_models;
 
 /// Every migration in order.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000004_recommend::Migration),
             Box::new(m20261207_000005_event_keys::Migration),
             Box::new(m20261207_000006_event_refs::Migration),
+            Box::new(m20261208_000007_click_models::Migration),
         ]
     }
 }

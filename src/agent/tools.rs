@@ -157,6 +157,7 @@ impl<'a> Toolbox<'a> {
                 .get("solo_en_stock")
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
+            ..Filters::default()
         };
         let (_, hits) = self
             .agent

@@ -7,6 +7,7 @@ use anyhow::Context;
 
 use super::progress::TerminalProgress;
 use crate::config::Settings;
+use crate::learning::clicks::simulate::{self, SimulationConfig};
 use crate::retrieval;
 use crate::retrieval::eval::{EvalConfig, Split};
 use crate::retrieval::fusion::Fusion;
@@ -42,6 +43,14 @@ pub struct EvalArgs {
     /// `test` (to report the chosen settings on).
     #[arg(long)]
     pub split: Option<String>,
+    /// Instead of the modes, simulate N sessions per query of customers clicking on
+    /// the hybrid ranking and score what the click learning makes of them
+    /// (docs/search.md); the learning's settings are the TENDERO_CLICKS_* ones.
+    #[arg(long, value_name = "N")]
+    pub clics: Option<usize>,
+    /// The simulated customers' random seed.
+    #[arg(long, default_value_t = 1)]
+    pub semilla: u64,
 }
 
 pub(super) async fn reindex(settings: &Settings) -> anyhow::Result<()> {
@@ -99,6 +108,27 @@ pub(super) async fn eval(args: EvalArgs, settings: &Settings) -> anyhow::Result<
         split,
     };
     let embedder = retrieval::embedders::resolve(&settings.retrieval, &settings.ollama).await?;
+    if let Some(sessions) = args.clics {
+        let progress = TerminalProgress::default();
+        let prepared = retrieval::eval::prepare(&config, embedder.clone(), &progress).await?;
+        let simulation = SimulationConfig {
+            sessions,
+            checkpoints: [0, 1, 2, 5, 10, 20, 50, 100]
+                .into_iter()
+                .filter(|n| *n < sessions)
+                .chain([sessions])
+                .collect(),
+            seed: args.semilla,
+            settings: settings.learning.clone(),
+        };
+        let report = simulate::run(&prepared, &simulation, embedder.id(), &progress).await?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            print!("{}", report.table());
+        }
+        return Ok(());
+    }
     let report = retrieval::eval::run(&config, embedder, &TerminalProgress::default()).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

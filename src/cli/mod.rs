@@ -76,6 +76,13 @@ pub enum Command {
     /// Train the recommendation models from the orders now and store them (every
     /// server loads them within TENDERO_RECOMMEND_POLL_SECS).
     Entrenar,
+    /// Learn from the searches and clicks of the event log now and store what was
+    /// learned (every server serves it within TENDERO_LEARNING_POLL_SECS).
+    Aprender {
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure search quality on judged queries (products.csv, queries.csv,
     /// judgments.csv in DIR): NDCG@10, MRR@10, Recall@100 and latency per mode; or,
     /// with `recomendaciones FILE`, the recommendation models on an orders file.
@@ -140,6 +147,7 @@ pub async fn execute(command: Command, settings: Settings) -> anyhow::Result<()>
         Command::Export(args) => reports::export(args, &settings).await,
         Command::Reindex => index::reindex(&settings).await,
         Command::Entrenar => recommend::train(&settings).await,
+        Command::Aprender { json } => learn(&settings, json).await,
         Command::Eval(args) => index::eval(args, &settings).await,
         Command::Transcribe(args) => {
             tokio::task::spawn_blocking(move || transcribe::transcribe(&args, &settings.speech))
@@ -234,6 +242,34 @@ fn random_password() -> String {
         .iter()
         .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
         .collect()
+}
+
+/// `tendero aprender`: the click learning now, with the embedder searches use (its
+/// queries' vectors let new queries borrow from them).
+async fn learn(settings: &Settings, json: bool) -> anyhow::Result<()> {
+    let db = connect(settings).await?;
+    db.migrate().await.context("applying migrations")?;
+    let embedder =
+        crate::retrieval::embedders::resolve(&settings.retrieval, &settings.ollama).await?;
+    let version = crate::learning::clicks::learn_and_store(&db, Some(embedder), &settings.learning)
+        .await
+        .context("learning from clicks")?;
+    let summary = crate::learning::clicks::summary(&db, version)
+        .await?
+        .context("the stored generation vanished")?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        println!(
+            "click learning version {version} stored: {} searches, {} clicks counted of {} sent, {} queries learned, {:.1} s",
+            summary.busquedas,
+            summary.clics_contados,
+            summary.clics_recibidos,
+            summary.consultas,
+            summary.segundos
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -15,9 +15,9 @@ use std::time::Duration;
 use sea_orm::sea_query::{Expr, Func, LikeExpr, SimpleExpr};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ColumnTrait, ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, EntityTrait, PaginatorTrait, QuerySelect, Select, SqlErr, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
+    ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
+    DatabaseTransaction, DbBackend, DbErr, EntityTrait, PaginatorTrait, QuerySelect, Select,
+    SqlErr, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 use tendero_migration::{Migrator, MigratorTrait};
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -34,6 +34,9 @@ pub struct WriteTxn {
     txn: DatabaseTransaction,
     _writer: Option<OwnedMutexGuard<()>>,
 }
+
+/// A job claimed by this node ([`Db::claim`]).
+pub struct Claim(Option<DatabaseTransaction>);
 
 impl Deref for WriteTxn {
     type Target = DatabaseTransaction;
@@ -118,6 +121,36 @@ impl Db {
             txn,
             _writer: writer,
         })
+    }
+
+    /// Claims a job that one node at a time may run (a training): with PostgreSQL, a
+    /// transaction holding the advisory lock `key` until it ends, or `None` when
+    /// another node holds it; with SQLite (one node) the claim is always granted.
+    pub async fn claim(&self, key: i64) -> Result<Option<Claim>, DbErr> {
+        if self.backend() != DbBackend::Postgres {
+            return Ok(Some(Claim(None)));
+        }
+        let txn = self.conn.begin().await?;
+        let row = txn
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                format!("SELECT pg_try_advisory_xact_lock({key}) AS locked"),
+            ))
+            .await?;
+        let locked: bool = row
+            .map(|r| r.try_get("", "locked"))
+            .transpose()?
+            .unwrap_or(false);
+        Ok(locked.then_some(Claim(Some(txn))))
+    }
+
+    /// The write transaction a claimed job stores its result in: the claim's own
+    /// (its commit ends the claim), or a new one.
+    pub async fn write_claimed(&self, claim: Claim) -> Result<WriteTxn, DbErr> {
+        match claim.0 {
+            Some(txn) => Ok(WriteTxn { txn, _writer: None }),
+            None => self.begin_write().await,
+        }
     }
 
     pub async fn ping(&self) -> Result<(), DbErr> {

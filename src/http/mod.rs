@@ -6,6 +6,7 @@
 //! ([`error::ApiError`]). The Socket.IO transport is mounted beside this router by
 //! the composition module, not by it.
 
+mod aprendizaje;
 mod auth;
 mod clientes;
 mod conversaciones;
@@ -51,7 +52,7 @@ use crate::config::{LimitSettings, ServerSettings};
 use crate::db::Db;
 use crate::error::Refusal;
 use crate::export::Reports;
-use crate::learning::{EventLog, Intake};
+use crate::learning::{ClickLearner, EventLog, Intake};
 use crate::recommend::Recommender;
 use crate::retrieval::Search;
 use crate::shop::Shop;
@@ -73,6 +74,7 @@ pub struct HttpState {
     pub speech: Arc<Speech>,
     pub reports: Arc<Reports>,
     pub recommender: Arc<Recommender>,
+    pub learner: Arc<ClickLearner>,
     pub events: EventLog,
     pub intake: Arc<Intake>,
     pub metrics: Arc<Metrics>,
@@ -106,6 +108,8 @@ pub struct RouterSettings<'a> {
 /// puts in front of it).
 pub fn router(state: HttpState, settings: RouterSettings<'_>) -> Router {
     let RouterSettings { server, limits } = settings;
+    // One budget per client for every `/api` route under the general limit.
+    let api_limit = rate_limit::api_layer(limits);
     let api = Router::new()
         .route("/api/auth/login", post(auth::login))
         .route("/api/auth/me", get(auth::me))
@@ -127,7 +131,6 @@ pub fn router(state: HttpState, settings: RouterSettings<'_>) -> Router {
                 .patch(productos::update)
                 .delete(productos::delete),
         )
-        .route("/api/search", get(search::search))
         .route(
             "/api/productos/{id}/similares",
             get(recomendaciones::similar),
@@ -142,6 +145,7 @@ pub fn router(state: HttpState, settings: RouterSettings<'_>) -> Router {
         )
         .route("/api/recomendaciones/lote", post(recomendaciones::batch))
         .route("/api/recomendaciones/estado", get(recomendaciones::status))
+        .route("/api/aprendizaje/estado", get(aprendizaje::status))
         .route("/api/pedidos", get(pedidos::list).post(pedidos::create))
         .route(
             "/api/pedidos/{id}",
@@ -153,7 +157,7 @@ pub fn router(state: HttpState, settings: RouterSettings<'_>) -> Router {
         .route("/api/conversaciones/{chat_id}", get(conversaciones::get))
         .route("/openapi.json", get(openapi::document))
         .route("/docs", get(openapi::docs_page))
-        .layer(rate_limit::api_layer(limits));
+        .layer(api_limit.clone());
 
     let exports = Router::new()
         .route("/api/exportar/archivos", get(exportar::list_files))
@@ -164,15 +168,18 @@ pub fn router(state: HttpState, settings: RouterSettings<'_>) -> Router {
         .route("/api/exportar/{entidad}", get(exportar::export))
         .layer(rate_limit::export_layer(limits));
 
-    // Events are small: their own body limit, and the client noted for the click
-    // learning's one-per-client count.
-    let events = Router::new()
-        .route("/api/eventos", post(eventos::create))
-        .layer(middleware::from_fn_with_state(
-            limits.trust_forwarded_for,
-            rate_limit::note_client,
-        ))
-        .layer(rate_limit::api_layer(limits));
+    // Searches and the clicks on their results note their client, for the click
+    // learning's one-per-client count; events are small and have their own body limit.
+    let noted = |router: Router<HttpState>| {
+        router
+            .layer(middleware::from_fn_with_state(
+                limits.trust_forwarded_for,
+                rate_limit::note_client,
+            ))
+            .layer(api_limit.clone())
+    };
+    let searches = noted(Router::new().route("/api/search", get(search::search)));
+    let events = noted(Router::new().route("/api/eventos", post(eventos::create)));
 
     let page = page::routes(&server.static_dir);
 
@@ -185,6 +192,7 @@ pub fn router(state: HttpState, settings: RouterSettings<'_>) -> Router {
     // as they are written: the request timeout bounds every other route.
     let bounded = Router::new()
         .merge(api)
+        .merge(searches)
         .merge(exports)
         .merge(ops)
         .merge(page)
@@ -199,7 +207,8 @@ pub fn router(state: HttpState, settings: RouterSettings<'_>) -> Router {
             "/api/recomendaciones/entrenar",
             post(recomendaciones::train),
         )
-        .layer(rate_limit::api_layer(limits));
+        .route("/api/aprendizaje/entrenar", post(aprendizaje::learn))
+        .layer(api_limit.clone());
     // Typed and spoken questions share each client's question budget; a recording
     // may be larger than any other body.
     let text = Router::new().route("/api/query/text", post(query::text));

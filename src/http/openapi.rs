@@ -9,8 +9,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    auth, clientes, conversaciones, eventos, exportar, pedidos, productos, query, recomendaciones,
-    search, voice,
+    aprendizaje, auth, clientes, conversaciones, eventos, exportar, pedidos, productos, query,
+    recomendaciones, search, voice,
 };
 
 #[derive(OpenApi)]
@@ -32,6 +32,7 @@ use super::{
         query::text, voice::voice, conversaciones::list, conversaciones::get,
         recomendaciones::similar, recomendaciones::complements, recomendaciones::for_customer,
         recomendaciones::batch, recomendaciones::status, recomendaciones::train,
+        aprendizaje::status, aprendizaje::learn,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -49,6 +50,8 @@ use super::{
         (name = "recomendaciones", description = "Similar and complementary products (public); \
                                                   for staff, a customer's recommendations, batches, \
                                                   the models' state and training"),
+        (name = "aprendizaje", description = "For staff: the ranking learned from the clicks on \
+                                              searches, and a learning now"),
     )
 )]
 pub struct ApiDoc;

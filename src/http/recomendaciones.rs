@@ -77,6 +77,7 @@ fn filters(
             .map(|p| Money::parse("precio_max", p).map(Money::cents))
             .transpose()?,
         en_stock: en_stock.unwrap_or(true),
+        ..Filters::default()
     })
 }
 

@@ -6,8 +6,8 @@
 
 use std::time::Instant;
 
-use axum::Json;
 use axum::extract::State;
+use axum::{Extension, Json};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -17,7 +17,8 @@ use std::sync::Arc;
 use super::ErrorBody;
 use super::error::ApiError;
 use super::extract::ApiQuery;
-use crate::learning::EventLog;
+use super::rate_limit::Client;
+use crate::learning::{Intake, Sender};
 use crate::retrieval::Search;
 use crate::retrieval::search::{Filters, Mode};
 use crate::retrieval::store::ChunkKind;
@@ -46,6 +47,9 @@ pub struct SearchQuery {
     /// hybrid (default), vector or bm25.
     #[param(value_type = Option<String>)]
     pub modo: Option<Mode>,
+    /// `false` ranks without what customers' clicks taught (to compare); default
+    /// `true`.
+    pub aprendizaje: Option<bool>,
 }
 
 /// One ranked product.
@@ -127,6 +131,7 @@ fn validate(query: &SearchQuery, max_chars: usize) -> Result<(String, Filters, u
         precio_min,
         precio_max,
         en_stock: query.en_stock.unwrap_or(false),
+        ignore_clicks: !query.aprendizaje.unwrap_or(true),
     };
     Ok((q.to_owned(), filters, k))
 }
@@ -136,7 +141,8 @@ fn validate(query: &SearchQuery, max_chars: usize) -> Result<(String, Filters, u
         (status = 429, body = ErrorBody)))]
 pub async fn search(
     State(search): State<Arc<Search>>,
-    State(events): State<EventLog>,
+    State(intake): State<Arc<Intake>>,
+    Extension(Client(client)): Extension<Client>,
     ApiQuery(query): ApiQuery<SearchQuery>,
 ) -> Result<Json<SearchResponse>, ApiError> {
     let started = Instant::now();
@@ -156,9 +162,14 @@ pub async fn search(
     let total_ms = started.elapsed().as_secs_f64() * 1e3;
     let busqueda_id = uuid::Uuid::new_v4().to_string();
     let shown: Vec<i64> = resultados.iter().map(|r| r.producto.id).collect();
-    events.record_search(
+    let from = Sender {
+        canal: "rest",
+        key: &client,
+    };
+    intake.record_search(
         &busqueda_id,
         shown.clone(),
+        &from,
         serde_json::json!({
             "busqueda_id": busqueda_id,
             "q": q,
@@ -171,6 +182,7 @@ pub async fn search(
             "en_stock": filters.en_stock,
             "resultados": resultados.len(),
             "productos": shown,
+            "aprendizaje": !filters.ignore_clicks,
             "ms": total_ms,
         }),
     );

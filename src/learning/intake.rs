@@ -122,6 +122,13 @@ impl Intake {
         digest[..12].iter().map(|b| format!("{b:02x}")).collect()
     }
 
+    /// Records a search that showed `shown` (product ids, in order), with its client.
+    pub fn record_search(&self, id: &str, shown: Vec<i64>, from: &Sender<'_>, mut datos: Value) {
+        datos["canal"] = json!(from.canal);
+        datos["cliente"] = json!(self.client(from.key));
+        self.log.record_search(id, shown, datos);
+    }
+
     /// Records a click, or says why it cannot be.
     pub async fn click(&self, click: Click, from: &Sender<'_>) -> Result<(), EventError> {
         let (shown, chat_id, origin) = match &click.origin {

@@ -3,16 +3,14 @@
 //! layout's version. A layout change gets a new tag; a generation of another layout
 //! is refused (and the node trains a new one).
 
+pub use crate::layout::Unreadable;
+use crate::layout::{Reader, Writer};
+
 use super::linalg::NotPositiveDefinite;
 use super::models::{Ease, ModelSettings, Models, Neighbours};
 use super::sequential::Sequential;
 
 const MAGIC: &[u8; 8] = b"TNDREC02";
-
-/// Bytes that are not a generation of this layout.
-#[derive(Debug, thiserror::Error)]
-#[error("stored recommendation models are unreadable: {0}")]
-pub struct Unreadable(&'static str);
 
 impl From<NotPositiveDefinite> for Unreadable {
     fn from(_: NotPositiveDefinite) -> Self {
@@ -20,89 +18,41 @@ impl From<NotPositiveDefinite> for Unreadable {
     }
 }
 
-struct Writer(Vec<u8>);
-
-impl Writer {
-    fn u32(&mut self, v: u32) {
-        self.0.extend_from_slice(&v.to_le_bytes());
-    }
-    fn i64(&mut self, v: i64) {
-        self.0.extend_from_slice(&v.to_le_bytes());
-    }
-    fn f32(&mut self, v: f32) {
-        self.0.extend_from_slice(&v.to_le_bytes());
-    }
-    fn f64(&mut self, v: f64) {
-        self.0.extend_from_slice(&v.to_le_bytes());
-    }
-    fn len(&mut self, n: usize) {
-        self.u32(u32::try_from(n).expect("fewer than 2^32 entries"));
-    }
-    fn neighbours(&mut self, n: &Neighbours) {
-        self.len(n.lists.len());
-        for list in &n.lists {
-            self.len(list.len());
-            for &(item, score) in list {
-                self.u32(item);
-                self.f32(score);
-            }
+fn write_neighbours(w: &mut Writer, n: &Neighbours) {
+    w.len(n.lists.len());
+    for list in &n.lists {
+        w.len(list.len());
+        for &(item, score) in list {
+            w.u32(item);
+            w.f32(score);
         }
     }
 }
 
-struct Reader<'a>(&'a [u8]);
-
-impl Reader<'_> {
-    fn take<const N: usize>(&mut self) -> Result<[u8; N], Unreadable> {
-        let (head, rest) = self.0.split_at_checked(N).ok_or(Unreadable("truncated"))?;
-        self.0 = rest;
-        Ok(head.try_into().expect("N bytes"))
-    }
-    fn u32(&mut self) -> Result<u32, Unreadable> {
-        Ok(u32::from_le_bytes(self.take()?))
-    }
-    fn i64(&mut self) -> Result<i64, Unreadable> {
-        Ok(i64::from_le_bytes(self.take()?))
-    }
-    fn f32(&mut self) -> Result<f32, Unreadable> {
-        Ok(f32::from_le_bytes(self.take()?))
-    }
-    fn f64(&mut self) -> Result<f64, Unreadable> {
-        Ok(f64::from_le_bytes(self.take()?))
-    }
-    /// A count, checked against what is left (each entry takes at least `min` bytes).
-    fn len(&mut self, min: usize) -> Result<usize, Unreadable> {
-        let n = self.u32()? as usize;
-        if n.saturating_mul(min) > self.0.len() {
-            return Err(Unreadable("count beyond the data"));
-        }
-        Ok(n)
-    }
-    fn neighbours(&mut self, items: usize) -> Result<Neighbours, Unreadable> {
-        let n = self.len(4)?;
-        let mut lists = Vec::with_capacity(n);
-        for _ in 0..n {
-            let len = self.len(8)?;
-            let mut list = Vec::with_capacity(len);
-            for _ in 0..len {
-                let item = self.u32()?;
-                if item as usize >= items {
-                    return Err(Unreadable("item out of range"));
-                }
-                list.push((item, self.f32()?));
+fn read_neighbours(r: &mut Reader<'_>, items: usize) -> Result<Neighbours, Unreadable> {
+    let n = r.len(4)?;
+    let mut lists = Vec::with_capacity(n);
+    for _ in 0..n {
+        let len = r.len(8)?;
+        let mut list = Vec::with_capacity(len);
+        for _ in 0..len {
+            let item = r.u32()?;
+            if item as usize >= items {
+                return Err(Unreadable("item out of range"));
             }
-            lists.push(list);
+            list.push((item, r.f32()?));
         }
-        Ok(Neighbours { lists })
+        lists.push(list);
     }
+    Ok(Neighbours { lists })
 }
 
 /// The product ids (item numbering) and the models, as bytes.
 pub fn encode(products: &[i64], models: &Models) -> Vec<u8> {
-    let mut w = Writer(Vec::with_capacity(
+    let mut w = Writer::new(Vec::with_capacity(
         64 + models.ease.as_ref().map_or(0, |e| e.weights.len() * 4),
     ));
-    w.0.extend_from_slice(MAGIC);
+    w.bytes(MAGIC);
     w.len(products.len());
     for &p in products {
         w.i64(p);
@@ -119,8 +69,8 @@ pub fn encode(products: &[i64], models: &Models) -> Vec<u8> {
     for &p in &models.popularity {
         w.f32(p);
     }
-    w.neighbours(&models.knn);
-    w.neighbours(&models.together);
+    write_neighbours(&mut w, &models.knn);
+    write_neighbours(&mut w, &models.together);
     match &models.ease {
         None => w.u32(0),
         Some(ease) => {
@@ -157,7 +107,7 @@ pub fn encode(products: &[i64], models: &Models) -> Vec<u8> {
             }
         }
     }
-    w.0
+    w.into_bytes()
 }
 
 /// The sequential model after its flag, checked against the architecture.
@@ -180,7 +130,7 @@ fn sequential(r: &mut Reader<'_>, items: usize) -> Result<Option<Sequential>, Un
             .collect::<Result<Vec<_>, _>>()?;
         let size = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
         let size = size.ok_or(Unreadable("tensor too large"))?;
-        if size.saturating_mul(4) > r.0.len() {
+        if size.saturating_mul(4) > r.remaining() {
             return Err(Unreadable("truncated"));
         }
         let values = (0..size).map(|_| r.f32()).collect::<Result<Vec<_>, _>>()?;
@@ -199,7 +149,7 @@ pub fn decode(bytes: &[u8]) -> Result<(Vec<i64>, Models), Unreadable> {
     if magic != MAGIC {
         return Err(Unreadable("another layout"));
     }
-    let mut r = Reader(rest);
+    let mut r = Reader::new(rest);
     let n = r.len(8)?;
     let products = (0..n).map(|_| r.i64()).collect::<Result<Vec<_>, _>>()?;
     let settings = ModelSettings {
@@ -217,14 +167,14 @@ pub fn decode(bytes: &[u8]) -> Result<(Vec<i64>, Models), Unreadable> {
         return Err(Unreadable("popularity of another catalog"));
     }
     let popularity = (0..count).map(|_| r.f32()).collect::<Result<Vec<_>, _>>()?;
-    let knn = r.neighbours(n)?;
-    let together = r.neighbours(n)?;
+    let knn = read_neighbours(&mut r, n)?;
+    let together = read_neighbours(&mut r, n)?;
     let m = r.len(4)?;
     let ease = if m == 0 {
         None
     } else {
         let items = (0..m).map(|_| r.u32()).collect::<Result<Vec<_>, _>>()?;
-        if m.saturating_mul(m).saturating_mul(4) > r.0.len() {
+        if m.saturating_mul(m).saturating_mul(4) > r.remaining() {
             return Err(Unreadable("truncated"));
         }
         let weights = (0..m * m).map(|_| r.f32()).collect::<Result<Vec<_>, _>>()?;
@@ -241,7 +191,7 @@ pub fn decode(bytes: &[u8]) -> Result<(Vec<i64>, Models), Unreadable> {
         })
     };
     let sequential = sequential(&mut r, n)?;
-    if !r.0.is_empty() {
+    if r.remaining() != 0 {
         return Err(Unreadable("trailing bytes"));
     }
     let models = Models {

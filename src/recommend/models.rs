@@ -179,6 +179,17 @@ impl Models {
     /// counts half a purchase for the collaborative models and is a step of the
     /// sequence for the sequential one; repurchase counts purchases only.
     pub fn signals(&self, history: History<'_>, clicks: &[Bought]) -> Signals {
+        self.signals_with(history, clicks, true)
+    }
+
+    /// [`Models::signals`], the sequential model's only when `sequential` (its forward
+    /// pass is most of a list's time: a use that gives it no weight skips it).
+    pub fn signals_with(
+        &self,
+        history: History<'_>,
+        clicks: &[Bought],
+        sequential: bool,
+    ) -> Signals {
         let n = self.items;
         let mut repurchase = vec![0.0f32; n];
         for Bought { item, at, .. } in history {
@@ -206,8 +217,9 @@ impl Models {
                 knn[other as usize] += weight * similarity;
             }
         }
+        let with_sequential = sequential;
         let mut sequential = vec![0.0f32; n];
-        if let Some(model) = &self.sequential {
+        if let Some(model) = self.sequential.as_ref().filter(|_| with_sequential) {
             let items: Vec<u32> = if clicks.is_empty() {
                 history.iter().map(|b| b.item).collect()
             } else {

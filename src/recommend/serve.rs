@@ -185,7 +185,9 @@ pub(super) fn rank_for(
     weights: &Weights,
     exclude_bought: bool,
 ) -> Vec<Candidate> {
-    let signals = trained.models.signals(history, clicks);
+    let signals = trained
+        .models
+        .signals_with(history, clicks, weights.0[SEQUENTIAL] > 0.0);
     let mut fused = Vec::new();
     fuse(&signals, weights, &mut fused);
     let own: HashSet<u32> = history.iter().map(|b| b.item).collect();

@@ -12,8 +12,8 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, JoinType, QueryFilter,
-    QueryOrder, QuerySelect, RelationTrait, Set, Statement, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QueryOrder,
+    QuerySelect, RelationTrait, Set,
 };
 use serde::{Deserialize, Serialize};
 
@@ -170,25 +170,10 @@ pub fn train(
 /// Trains from the orders and stores the generation; returns its version. Keeps the
 /// previous generation and removes older ones.
 pub async fn train_and_store(db: &Db, settings: &ModelSettings) -> Result<u64, TrainError> {
-    let lock = if db.backend() == DbBackend::Postgres {
-        let txn = db.conn().begin().await?;
-        let row = txn
-            .query_one_raw(Statement::from_string(
-                DbBackend::Postgres,
-                format!("SELECT pg_try_advisory_xact_lock({TRAINING_LOCK}) AS locked"),
-            ))
-            .await?;
-        let locked: bool = row
-            .map(|r| r.try_get("", "locked"))
-            .transpose()?
-            .unwrap_or(false);
-        if !locked {
-            return Err(TrainError::Elsewhere);
-        }
-        Some(txn)
-    } else {
-        None
-    };
+    let claim = db
+        .claim(TRAINING_LOCK)
+        .await?
+        .ok_or(TrainError::Elsewhere)?;
     let (purchases, products) = purchases(db).await?;
     let settings = settings.clone();
     let (summary, bytes) =
@@ -201,19 +186,9 @@ pub async fn train_and_store(db: &Db, settings: &ModelSettings) -> Result<u64, T
         created_at: Set(Utc::now()),
         ..Default::default()
     };
-    let version = match lock {
-        Some(txn) => {
-            let version = store(&txn, row).await?;
-            txn.commit().await?;
-            version
-        }
-        None => {
-            let txn = db.begin_write().await?;
-            let version = store(&*txn, row).await?;
-            txn.commit().await?;
-            version
-        }
-    };
+    let txn = db.write_claimed(claim).await?;
+    let version = store(&*txn, row).await?;
+    txn.commit().await?;
     tracing::info!(
         version,
         orders = summary.orders,

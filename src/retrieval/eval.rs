@@ -105,10 +105,28 @@ pub struct EvalReport {
     pub modes: Vec<ModeReport>,
 }
 
-struct Judged {
-    id: String,
-    text: String,
-    grades: HashMap<String, f64>,
+/// A judged query: its id, its text and the grade of each judged product's sku.
+pub struct Judged {
+    pub id: String,
+    pub text: String,
+    pub grades: HashMap<String, f64>,
+}
+
+/// The products indexed and the queries ready to search: what every evaluation of
+/// the judged set starts from.
+pub struct Prepared {
+    pub index: SearchIndex,
+    /// Each product's sku, by its key in the index.
+    pub skus: Vec<String>,
+    pub queries: Vec<Judged>,
+    /// Each query as searched (misspellings corrected), with the correction's time.
+    pub searched: Vec<(String, f64)>,
+    /// Each searched query's vector, and how long it took.
+    pub vectors: Vec<Vec<f32>>,
+    pub embed_ms: Vec<f64>,
+    pub index_seconds: f64,
+    /// Keeps a temporary store alive while the index reads it.
+    _temp: tempfile::TempDir,
 }
 
 fn read_csv(path: &Path) -> anyhow::Result<(Vec<String>, Vec<csv::StringRecord>)> {
@@ -244,7 +262,7 @@ pub fn score(ranked: &[&str], grades: &HashMap<String, f64>) -> (Option<f64>, f6
     (ndcg, mrr, recall)
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -252,13 +270,13 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-/// Indexes the products (reusing `store_dir` when it already holds them) and runs
-/// every judged query in every mode.
-pub async fn run(
+/// Indexes the products (reusing `store_dir` when it already holds them) and
+/// corrects and embeds every judged query.
+pub async fn prepare(
     config: &EvalConfig,
     embedder: Arc<dyn Embedder>,
     progress: &dyn Progress,
-) -> anyhow::Result<EvalReport> {
+) -> anyhow::Result<Prepared> {
     let (mut chunks, skus) = read_products(&config.dir)?;
     let mut queries = read_queries(&config.dir)?;
     if let Some(split) = config.split {
@@ -350,6 +368,34 @@ pub async fn run(
     }
     progress.finish();
 
+    Ok(Prepared {
+        index,
+        skus,
+        queries,
+        searched,
+        vectors,
+        embed_ms,
+        index_seconds,
+        _temp: temp,
+    })
+}
+
+/// Indexes the products (see [`prepare`]) and runs every judged query in every mode.
+pub async fn run(
+    config: &EvalConfig,
+    embedder: Arc<dyn Embedder>,
+    progress: &dyn Progress,
+) -> anyhow::Result<EvalReport> {
+    let Prepared {
+        index,
+        skus,
+        queries,
+        searched,
+        vectors,
+        mut embed_ms,
+        index_seconds,
+        _temp,
+    } = prepare(config, embedder.clone(), progress).await?;
     let filters = Filters::default();
     let mut modes = Vec::new();
     for mode in Mode::ALL {
@@ -401,7 +447,7 @@ pub async fn run(
             "hnsw" => format!("HNSW32, efSearch {}", config.ef_search),
             other => other.to_owned(),
         },
-        products: chunks.len(),
+        products: skus.len(),
         split: config.split.map(Split::as_str),
         queries: queries.len(),
         judged_queries,

@@ -39,6 +39,8 @@ pub struct Filters {
     pub precio_min: Option<i64>,
     pub precio_max: Option<i64>,
     pub en_stock: bool,
+    /// Rank without the term learned from clicks ([`super::learned`]), to compare.
+    pub ignore_clicks: bool,
 }
 
 impl Filters {

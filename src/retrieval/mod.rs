@@ -12,6 +12,7 @@ pub mod faiss_index;
 pub mod filters;
 pub mod fusion;
 pub mod hash;
+pub mod learned;
 pub mod lexicon;
 pub mod live;
 pub mod minilm;

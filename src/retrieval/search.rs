@@ -18,6 +18,7 @@ use super::Embedder;
 use super::faiss_index::{IndexKind, VectorIndex};
 pub use super::filters::{Filters, Meta, Mode};
 use super::fusion::Fusion;
+use super::learned::{Adjustments, LearnedTerm};
 use super::mirror::ChunkMirror;
 use super::store::{Chunk, ChunkKind, ChunkStore, Read};
 
@@ -99,6 +100,8 @@ pub struct SearchIndex {
     /// Embedding calls running at once, one per core: more only queue on the CPU, and
     /// each holds its own working memory (200 at once took RSS past 2 GB).
     embedding: tokio::sync::Semaphore,
+    /// The term learned from clicks, once there is one.
+    learned: RwLock<Option<Arc<dyn LearnedTerm>>>,
 }
 
 impl SearchIndex {
@@ -187,6 +190,7 @@ impl SearchIndex {
             embedding: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             ),
+            learned: RwLock::new(None),
         };
         index.save().await?;
         Ok(index)
@@ -194,6 +198,25 @@ impl SearchIndex {
 
     pub fn embedder(&self) -> &Arc<dyn Embedder> {
         &self.embedder
+    }
+
+    /// Hybrid searches add `term` to their fused scores from now on (`None`: no more).
+    pub fn set_learned(&self, term: Option<Arc<dyn LearnedTerm>>) {
+        *self.learned.write().expect("learned lock") = term;
+    }
+
+    /// What the learned term adds for `query` (as searched), unless `filters` says not.
+    fn learned_for(
+        &self,
+        query: &str,
+        vector: Option<&[f32]>,
+        filters: &Filters,
+    ) -> Option<Adjustments> {
+        if filters.ignore_clicks {
+            return None;
+        }
+        let term = self.learned.read().expect("learned lock").clone()?;
+        term.adjustments(&super::learned::query_key(query), vector)
     }
 
     pub fn store(&self) -> &ChunkStore {

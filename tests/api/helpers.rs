@@ -120,6 +120,8 @@ pub fn test_settings(dir: &TempDir) -> Settings {
     s.export.exports_dir = dir.path().join("exports");
     s.retrieval.embedder = EmbedderChoice::Hash;
     s.retrieval.index_poll_ms = 50;
+    // Tests learn from clicks when they ask to, never on a timer.
+    s.learning.learning_interval_secs = 0;
     // Nothing listens there: answers come from the extractive generator unless a
     // test starts a fake Ollama and points this at it.
     s.ollama.ollama_url = "http://127.0.0.1:9".to_owned();
@@ -493,6 +495,11 @@ pub struct Stopped {
 }
 
 impl Stopped {
+    /// The data folder (a command run between the stop and the start uses it).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
     /// Starts the server again on the same address, data and settings.
     pub async fn start(self) -> TestApp {
         serve(self.settings, self.dir, self.pg_database, self.addr).await

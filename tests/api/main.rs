@@ -19,6 +19,7 @@ mod extractive;
 mod heard;
 mod ingest;
 mod layers;
+mod learning;
 mod nodes;
 mod ops;
 mod pedidos;

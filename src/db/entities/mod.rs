@@ -8,6 +8,7 @@ pub mod conversacion;
 pub mod documento;
 pub mod evento;
 pub mod mensaje;
+pub mod modelo_clics;
 pub mod modelo_recomendacion;
 pub mod pedido;
 pub mod pedido_item;

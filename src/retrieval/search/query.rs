@@ -11,6 +11,7 @@ use anyhow::Context;
 
 use super::{Filters, Hit, Mode, POOL, PREFILTER_SHARE, QUERY_CACHE, SearchIndex, SearchOutcome};
 use crate::retrieval::fusion::{self, Fusion};
+use crate::retrieval::learned;
 use crate::retrieval::store::ChunkKind;
 use crate::text::fold;
 
@@ -172,7 +173,19 @@ impl SearchIndex {
                     }
                     _ => vector_hits,
                 };
-                self.options.fusion.fuse(&vector_hits, &bm25_hits, k)
+                match self.learned_for(query, vector.as_deref().map(Vec::as_slice), filters) {
+                    None => self.options.fusion.fuse(&vector_hits, &bm25_hits, k),
+                    // The whole pool, so that a candidate the clicks favour can rise
+                    // into the first `k`.
+                    Some(adjustments) => {
+                        let mut fused =
+                            self.options
+                                .fusion
+                                .fuse(&vector_hits, &bm25_hits, usize::MAX);
+                        learned::apply(&mut fused, &adjustments);
+                        fused
+                    }
+                }
             }
         };
         Ok(SearchOutcome {
