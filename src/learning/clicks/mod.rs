@@ -213,17 +213,18 @@ impl ClickLearner {
         };
         let summary: Resumen = serde_json::from_value(row.resumen)?;
         let (trained_at, datos) = (row.created_at, row.datos);
-        let settings = self.settings.clone();
-        let embedder = self.index.embedder().id().to_owned();
-        let dim = self.index.embedder().dim();
-        let term = tokio::task::spawn_blocking(move || {
-            let stored = artifact::decode(&datos)?;
-            anyhow::Ok(LearnedClicks::new(stored, &settings, &embedder, dim)?)
-        })
-        .await??;
-        self.index.set_learned(
-            (self.settings.clicks_weight > 0.0).then(|| Arc::new(term) as Arc<dyn LearnedTerm>),
-        );
+        // With the weight at 0 searches never read the term: it is not built.
+        if self.settings.clicks_weight > 0.0 {
+            let settings = self.settings.clone();
+            let embedder = self.index.embedder().id().to_owned();
+            let dim = self.index.embedder().dim();
+            let term = tokio::task::spawn_blocking(move || {
+                let stored = artifact::decode(&datos)?;
+                anyhow::Ok(LearnedClicks::new(stored, &settings, &embedder, dim)?)
+            })
+            .await??;
+            self.index.set_learned(Some(Arc::new(term)));
+        }
         *self.current.write().expect("generation lock") = Some(Generation {
             version: newest,
             trained_at,
