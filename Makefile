@@ -33,7 +33,7 @@ TENDERO_DATA_DIR ?= data
 TENDERO_ADMIN_EMAIL ?= admin@tendero.local
 ADMIN_PASSWORD_FILE := $(TENDERO_DATA_DIR)/.admin-password
 
-.PHONY: run test test-frontend test-audio page deps build fmt lint bench bench-export bench-search bench-agent bench-voice bench-voice-quality bench-voice-speed bench-recommend bench-clicks clean-data
+.PHONY: run test test-frontend test-audio page deps build fmt lint bench bench-export bench-search bench-agent bench-voice bench-voice-quality bench-voice-speed bench-recommend bench-clicks bench-analytics clean-data
 
 ## make run: install what is missing, build in release mode, start on http://127.0.0.1:8000
 run: deps build page
@@ -146,6 +146,11 @@ bench-clicks: deps build
 	@bash scripts/install-deps.sh postgresql-client time
 	@bash scripts/fetch-minilm.sh $(MINILM_DIR)
 	bash benches/clicks.sh $(or $(PART),all)
+
+## make bench-analytics: the analytics over 1M events: the fold, memory, each route's p50 (docs/analytics.md)
+bench-analytics: deps build
+	@bash scripts/install-deps.sh postgresql-client
+	bash benches/analytics.sh $(or $(BACKEND),all)
 
 clean-data:
 	rm -rf $(TENDERO_DATA_DIR)

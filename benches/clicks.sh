@@ -30,27 +30,11 @@ job() {
   python3 benches/click_events.py "$EVENTS" "${QUERIES:-20000}" "$WORK/events.csv"
   echo "## learning job over $(wc -l < "$WORK/events.csv") events"
   for backend in sqlite postgres; do
-    local url
-    if [ "$backend" = postgres ]; then
-      psql "$PG_URL" -qc "DROP DATABASE IF EXISTS tendero_bench_clicks" -c "CREATE DATABASE tendero_bench_clicks" >/dev/null
-      url="${PG_URL%/*}/tendero_bench_clicks"
-    else
-      url="sqlite://$WORK/tendero.db?mode=rwc"
-    fi
-    local env=(TENDERO_DATABASE_URL="$url" TENDERO_DATA_DIR="$WORK" TENDERO_LOG_LEVEL=warn
+    fresh_database "$backend"
+    local env=(TENDERO_DATABASE_URL="$DB_URL" TENDERO_DATA_DIR="$DIR" TENDERO_LOG_LEVEL=warn
                TENDERO_EMBEDDER=minilm TENDERO_EMBEDDER_MODEL_DIR="$MODEL")
     env "${env[@]}" "$BIN" migrate >/dev/null
-    if [ "$backend" = postgres ]; then
-      psql "${PG_URL%/*}/tendero_bench_clicks" -qc "\\copy eventos(tipo, datos, producto_id, ref_id, created_at, updated_at) FROM '$WORK/events.csv' CSV"
-    else
-      python3 - "$WORK/tendero.db" "$WORK/events.csv" <<'PY'
-import csv, sqlite3, sys
-db = sqlite3.connect(sys.argv[1])
-rows = ((t, d, int(p) if p else None, r, c, u) for t, d, p, r, c, u in csv.reader(open(sys.argv[2])))
-db.executemany("INSERT INTO eventos (tipo, datos, producto_id, ref_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)", rows)
-db.commit()
-PY
-    fi
+    load_events "$WORK/events.csv"
     /usr/bin/time -f "%e s wall, peak RSS %M KB" env "${env[@]}" "$BIN" aprender --json \
       > "$WORK/summary.json" 2> "$WORK/time.txt"
     python3 - "$backend" "$WORK/summary.json" "$(tail -1 "$WORK/time.txt")" <<'PY'
@@ -59,8 +43,7 @@ s = json.load(open(sys.argv[2]))
 print(f"{sys.argv[1]}: {s['busquedas']} searches, {s['clics_recibidos']} clicks ({s['clics_contados']} counted), "
       f"{s['consultas']} queries learned; learning {s['segundos']:.1f} s; whole command {sys.argv[3]}")
 PY
-    [ "$backend" = postgres ] && psql "$PG_URL" -qc "DROP DATABASE IF EXISTS tendero_bench_clicks" >/dev/null
-    rm -f "$WORK"/tendero.db*
+    stop_server
   done
 }
 

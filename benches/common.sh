@@ -4,26 +4,53 @@
 
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 
-# start_server BACKEND [VAR=value …]: sets DIR, PID, TOKEN and DB_NAME.
-start_server() {
-  local backend=$1 db_url
-  shift
+# fresh_database BACKEND: a new SQLite file (in a new DIR) or a new PostgreSQL database;
+# sets DIR, DB_NAME (PostgreSQL only) and DB_URL.
+fresh_database() {
   DIR=$(mktemp -d)
   DB_NAME=""
-  if [ "$backend" = postgres ]; then
+  if [ "$1" = postgres ]; then
     DB_NAME="tendero_bench_$$"
     psql "$PG_URL" -qc "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $DB_NAME" -c "CREATE DATABASE $DB_NAME" >/dev/null
-    db_url="${PG_URL%/*}/$DB_NAME"
+    DB_URL="${PG_URL%/*}/$DB_NAME"
   else
-    db_url="sqlite://$DIR/tendero.db?mode=rwc"
+    DB_URL="sqlite://$DIR/tendero.db?mode=rwc"
   fi
-  SERVER_ENV=(TENDERO_ADDR="127.0.0.1:$PORT" TENDERO_DATA_DIR="$DIR" TENDERO_DATABASE_URL="$db_url"
+}
+
+# server_env [VAR=value …]: SERVER_ENV for a server on PORT over DB_URL and DIR, with the
+# benchmark's admin, and the extra settings given.
+server_env() {
+  SERVER_ENV=(TENDERO_ADDR="127.0.0.1:$PORT" TENDERO_DATA_DIR="$DIR" TENDERO_DATABASE_URL="$DB_URL"
     TENDERO_JWT_SECRET=bench-secret-bench-secret-bench-secret-42
     TENDERO_ADMIN_EMAIL=admin@bench.test TENDERO_ADMIN_PASSWORD=bench-password
     TENDERO_DEMO=false TENDERO_EMBEDDER=hash "$@")
+}
+
+# start_server BACKEND [VAR=value …]: sets DIR, PID, TOKEN, DB_NAME and DB_URL.
+start_server() {
+  local backend=$1
+  shift
+  fresh_database "$backend"
+  server_env "$@"
   launch_server
   trap stop_server EXIT
-  DB_URL=$db_url
+}
+
+# load_events CSV: appends the events of CSV (tipo, datos, producto_id, ref_id,
+# created_at, updated_at) to DB_URL's event log, migrated first.
+load_events() {
+  if [ -n "$DB_NAME" ]; then
+    psql "$DB_URL" -qc "\\copy eventos(tipo, datos, producto_id, ref_id, created_at, updated_at) FROM '$1' CSV"
+  else
+    python3 - "$DIR/tendero.db" "$1" <<'PY'
+import csv, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+rows = ((t, d, int(p) if p else None, r, c, u) for t, d, p, r, c, u in csv.reader(open(sys.argv[2])))
+db.executemany("INSERT INTO eventos (tipo, datos, producto_id, ref_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)", rows)
+db.commit()
+PY
+  fi
 }
 
 # Starts the binary with SERVER_ENV, waits for /health, signs in.

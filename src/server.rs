@@ -29,7 +29,7 @@ use crate::db::Db;
 use crate::export::Reports;
 use crate::http::metrics::Metrics;
 use crate::http::{self, HttpState, RouterSettings};
-use crate::learning::{ClickLearner, EventLog, Intake};
+use crate::learning::{Analytics, ClickLearner, EventLog, Intake};
 use crate::recommend::Recommender;
 use crate::retrieval::search::SearchIndex;
 use crate::retrieval::{self, Search, upkeep};
@@ -50,6 +50,7 @@ pub struct Services {
     reports: Arc<Reports>,
     recommender: Arc<Recommender>,
     learner: Arc<ClickLearner>,
+    analytics: Arc<Analytics>,
     events: EventLog,
     intake: Arc<Intake>,
     metrics: Arc<Metrics>,
@@ -100,6 +101,11 @@ impl Services {
             &settings.learning,
         ));
         learner.start().await;
+        let analytics = Arc::new(Analytics::new(
+            db.clone(),
+            settings.learning.analytics_interval_secs,
+        ));
+        analytics.start();
         let agent = Agent::new(
             AgentParts {
                 db: db.clone(),
@@ -131,6 +137,7 @@ impl Services {
             reports: Arc::new(reports),
             recommender,
             learner,
+            analytics,
             events,
             intake,
             metrics: Arc::new(Metrics::new()),
@@ -252,6 +259,7 @@ pub async fn run(
             reports: services.reports.clone(),
             recommender: services.recommender.clone(),
             learner: services.learner.clone(),
+            analytics: services.analytics.clone(),
             events: services.events.clone(),
             intake: services.intake.clone(),
             metrics: services.metrics.clone(),
@@ -273,6 +281,7 @@ pub async fn run(
             speech: services.speech.clone(),
             auth: services.auth.clone(),
             intake: services.intake.clone(),
+            shop: services.shop.clone(),
             cluster: services.cluster.clone(),
         },
         SocketSettings {

@@ -12,6 +12,7 @@ mod m20261207_000004_recommend;
 mod m20261207_000005_event_keys;
 mod m20261207_000006_event_refs;
 mod m20261208_000007_click_models;
+mod m20261209_000008_analytics;
 
 /// Every migration in order.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000005_event_keys::Migration),
             Box::new(m20261207_000006_event_refs::Migration),
             Box::new(m20261208_000007_click_models::Migration),
+            Box::new(m20261209_000008_analytics::Migration),
         ]
     }
 }

@@ -65,7 +65,7 @@ impl Agent {
             ),
             context::gather(self, chat_id, &query, &history),
         );
-        stored.map_err(fail)?;
+        let started = stored.map_err(fail)?;
         let gathered = gathered.map_err(|err| fail(AgentError::Internal(err)))?;
         let mut sources = gathered.sources;
         let mut toolbox = Toolbox::new(self, chat_id);
@@ -186,6 +186,8 @@ impl Agent {
             serde_json::json!({
                 "respuesta_id": respuesta_id,
                 "chat_id": chat_id,
+                // This question started its conversation: conversations started are counted.
+                "nueva": started,
                 "generador": generator,
                 "fuentes": cited.iter().map(|s| s.sku.as_deref().unwrap_or(&s.titulo)).collect::<Vec<_>>(),
                 // The cards shown, by place (`null` for a document's passage).

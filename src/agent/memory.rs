@@ -147,17 +147,21 @@ impl Memory {
     }
 
     /// Stores a customer's question, creating its conversation when it does not exist
-    /// yet, in one transaction.
+    /// yet, in one transaction; answers whether it created it.
     pub async fn add_question(
         &self,
         chat_id: &str,
         canal: &str,
         usuario_id: Option<i64>,
         text: &str,
-    ) -> Result<(), AgentError> {
+    ) -> Result<bool, AgentError> {
         let db = &self.db;
         let now = Utc::now();
         let txn = db.begin_write().await?;
+        let created = conversacion::Entity::find_by_id(chat_id.to_owned())
+            .one(&*txn)
+            .await?
+            .is_none();
         conversacion::Entity::insert(conversacion::ActiveModel {
             id: Set(chat_id.to_owned()),
             canal: Set(canal.to_owned()),
@@ -185,7 +189,7 @@ impl Memory {
         .insert(&*txn)
         .await?;
         txn.commit().await?;
-        Ok(())
+        Ok(created)
     }
 
     /// The last `history` messages of a conversation, oldest first (none when it is new).

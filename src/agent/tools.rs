@@ -287,6 +287,7 @@ impl<'a> Toolbox<'a> {
             items: lines,
             notas: text_arg(args, "notas"),
             direccion_envio: text_arg(args, "direccion_envio"),
+            ..NuevoPedido::default()
         };
         let pedido = agent
             .shop
@@ -302,6 +303,7 @@ impl<'a> Toolbox<'a> {
         agent
             .search
             .stock_changed(pedido.items.iter().map(|l| l.producto_id));
+        agent.events.record_order(&pedido, "agente");
         if let Err(err) = agent.memory.set_customer(self.chat_id, cliente_id).await {
             tracing::warn!(error = %err, "could not link the conversation to its customer");
         }

@@ -31,6 +31,9 @@ pub struct LearningSettings {
     pub learning_interval_secs: u64,
     /// How often a node looks for what another node learned.
     pub learning_poll_secs: u64,
+    /// Seconds between two folds of new events into the analytics' totals; 0 folds
+    /// only when staff ask (each request folds what is new first, a chunk at most).
+    pub analytics_interval_secs: u64,
 }
 
 impl Default for LearningSettings {
@@ -47,6 +50,7 @@ impl Default for LearningSettings {
             learning_window_days: 90,
             learning_interval_secs: 3600,
             learning_poll_secs: 30,
+            analytics_interval_secs: 15,
         }
     }
 }

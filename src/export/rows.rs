@@ -67,6 +67,7 @@ pub const PEDIDO_COLUMNS: &[&str] = &[
     "notas",
     "direccion_envio",
     "conversacion_id",
+    "busqueda_id",
     "created_at",
     "updated_at",
 ];
@@ -194,6 +195,7 @@ pub struct PedidoRow {
     pub notas: Option<String>,
     pub direccion_envio: Option<String>,
     pub conversacion_id: Option<String>,
+    pub busqueda_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -210,7 +212,8 @@ impl Record for PedidoRow {
             6 => self.notas.as_deref().into(),
             7 => self.direccion_envio.as_deref().into(),
             8 => self.conversacion_id.as_deref().into(),
-            9 => Cell::Time(self.created_at),
+            9 => self.busqueda_id.as_deref().into(),
+            10 => Cell::Time(self.created_at),
             _ => Cell::Time(self.updated_at),
         }
     }
@@ -331,6 +334,7 @@ fn pedidos_query() -> sea_orm::Select<pedido::Entity> {
             pedido::Column::Notas,
             pedido::Column::DireccionEnvio,
             pedido::Column::ConversacionId,
+            pedido::Column::BusquedaId,
             pedido::Column::CreatedAt,
             pedido::Column::UpdatedAt,
         ])

@@ -6,6 +6,7 @@
 //! ([`error::ApiError`]). The Socket.IO transport is mounted beside this router by
 //! the composition module, not by it.
 
+mod analitica;
 mod aprendizaje;
 mod auth;
 mod clientes;
@@ -52,7 +53,7 @@ use crate::config::{LimitSettings, ServerSettings};
 use crate::db::Db;
 use crate::error::Refusal;
 use crate::export::Reports;
-use crate::learning::{ClickLearner, EventLog, Intake};
+use crate::learning::{Analytics, ClickLearner, EventLog, Intake};
 use crate::recommend::Recommender;
 use crate::retrieval::Search;
 use crate::shop::Shop;
@@ -75,6 +76,7 @@ pub struct HttpState {
     pub reports: Arc<Reports>,
     pub recommender: Arc<Recommender>,
     pub learner: Arc<ClickLearner>,
+    pub analytics: Arc<Analytics>,
     pub events: EventLog,
     pub intake: Arc<Intake>,
     pub metrics: Arc<Metrics>,
@@ -146,6 +148,10 @@ pub fn router(state: HttpState, settings: RouterSettings<'_>) -> Router {
         .route("/api/recomendaciones/lote", post(recomendaciones::batch))
         .route("/api/recomendaciones/estado", get(recomendaciones::status))
         .route("/api/aprendizaje/estado", get(aprendizaje::status))
+        .route("/api/analitica/serie", get(analitica::serie))
+        .route("/api/analitica/consultas", get(analitica::consultas))
+        .route("/api/analitica/productos", get(analitica::productos))
+        .route("/api/analitica/valoraciones", get(analitica::valoraciones))
         .route("/api/pedidos", get(pedidos::list).post(pedidos::create))
         .route(
             "/api/pedidos/{id}",

@@ -9,8 +9,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    aprendizaje, auth, clientes, conversaciones, eventos, exportar, pedidos, productos, query,
-    recomendaciones, search, voice,
+    analitica, aprendizaje, auth, clientes, conversaciones, eventos, exportar, pedidos, productos,
+    query, recomendaciones, search, voice,
 };
 
 #[derive(OpenApi)]
@@ -33,6 +33,7 @@ use super::{
         recomendaciones::similar, recomendaciones::complements, recomendaciones::for_customer,
         recomendaciones::batch, recomendaciones::status, recomendaciones::train,
         aprendizaje::status, aprendizaje::learn,
+        analitica::serie, analitica::consultas, analitica::productos, analitica::valoraciones,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -52,6 +53,9 @@ use super::{
                                                   the models' state and training"),
         (name = "aprendizaje", description = "For staff: the ranking learned from the clicks on \
                                               searches, and a learning now"),
+        (name = "analitica", description = "For staff: searches, searches without results or \
+                                            clicks, click-through, conversion to orders and \
+                                            revenue, ratings, per day or week"),
     )
 )]
 pub struct ApiDoc;

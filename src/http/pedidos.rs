@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::ErrorBody;
 use super::error::ApiError;
 use super::extract::{Admin, ApiJson, ApiPath, ApiQuery, Staff};
+use crate::learning::Intake;
 use crate::retrieval::Search;
 use crate::shop::Shop;
 use crate::shop::pedidos::{CambiosPedido, FiltroPedidos, NuevoPedido, Pedido};
@@ -37,20 +38,28 @@ pub async fn get(
 }
 
 /// Creates an order and its lines in one transaction; stock is checked and
-/// decremented, unit prices copied, the total computed by the server.
+/// decremented, unit prices copied, the total computed by the server. An order may
+/// name the search it followed (`busqueda_id`, a search this shop answered) and the
+/// conversation it was agreed in (`conversacion_id`): the analytics attribute it to
+/// them.
 #[utoipa::path(post, path = "/api/pedidos", tag = "pedidos", request_body = NuevoPedido,
     security(("bearer" = [])),
     responses((status = 201, body = Pedido), (status = 400, body = ErrorBody),
-        (status = 404, description = "Unknown customer or product", body = ErrorBody),
+        (status = 404, description = "Unknown customer, product or search", body = ErrorBody),
         (status = 409, description = "Insufficient stock, inactive customer or product", body = ErrorBody)))]
 pub async fn create(
     _: Staff,
     State(shop): State<Arc<Shop>>,
     State(search): State<Arc<Search>>,
-    ApiJson(body): ApiJson<NuevoPedido>,
+    State(intake): State<Arc<Intake>>,
+    ApiJson(mut body): ApiJson<NuevoPedido>,
 ) -> Result<(StatusCode, Json<Pedido>), ApiError> {
+    if let Some(id) = &body.busqueda_id {
+        body.busqueda_id = Some(intake.known_search(id).await?);
+    }
     let pedido = shop.create_order(body).await?;
     search.stock_changed(pedido.items.iter().map(|i| i.producto_id));
+    intake.record_order(&pedido);
     Ok((StatusCode::CREATED, Json(pedido)))
 }
 

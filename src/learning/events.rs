@@ -1,5 +1,5 @@
 //! The event log (`eventos`): what customers did (searches, answers, product clicks,
-//! ratings of answers).
+//! ratings of answers, orders).
 //!
 //! Recording never slows the request that causes it: events go through a bounded
 //! channel to one writer task that inserts them in batches. When the writer falls
@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::config::LearningSettings;
 use crate::db::Db;
 use crate::db::entities::evento;
+use crate::shop::pedidos::Pedido;
 
 /// Events waiting to be written at most.
 const QUEUE: usize = 10_000;
@@ -42,8 +43,11 @@ pub const ANSWER: &str = "respuesta";
 pub const CLICK: &str = "click_producto";
 /// A customer's rating of an answer: useful or not, with an optional comment.
 pub const RATING: &str = "valoracion";
+/// An order, with what it is attributed to: the search it followed or the
+/// conversation it was taken in.
+pub const ORDER: &str = "pedido";
 /// Every type of event.
-pub const TYPES: [&str; 4] = [SEARCH, ANSWER, CLICK, RATING];
+pub const TYPES: [&str; 5] = [SEARCH, ANSWER, CLICK, RATING, ORDER];
 
 /// How many events were written, dropped (the queue was full) and lost to a failed
 /// write, since the start.
@@ -100,6 +104,34 @@ impl EventLog {
     pub fn record_search(&self, id: &str, shown: Vec<i64>, datos: Value) {
         self.recent.remember(id, shown);
         self.record(SEARCH, datos);
+    }
+
+    /// Queues an order: its total and lines, the search it followed and the
+    /// conversation it was taken in, where it has them; `canal` is `rest` or `agente`.
+    pub fn record_order(&self, pedido: &Pedido, canal: &'static str) {
+        let lineas: Vec<Value> = pedido
+            .items
+            .iter()
+            .map(|l| {
+                serde_json::json!({
+                    "producto_id": l.producto_id,
+                    "cantidad": l.cantidad,
+                    "subtotal_centavos": l.subtotal.cents(),
+                })
+            })
+            .collect();
+        self.record(
+            ORDER,
+            serde_json::json!({
+                "pedido_id": pedido.id,
+                "cliente_id": pedido.cliente_id,
+                "total_centavos": pedido.total.cents(),
+                "lineas": lineas,
+                "busqueda_id": pedido.busqueda_id,
+                "chat_id": pedido.conversacion_id,
+                "canal": canal,
+            }),
+        );
     }
 
     /// The products a recent search of this node showed, in order.

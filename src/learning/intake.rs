@@ -129,6 +129,20 @@ impl Intake {
         self.log.record_search(id, shown, datos);
     }
 
+    /// Checks that `id` is a search this shop answered (an order names the search it
+    /// followed), and gives it as it was handed out.
+    pub async fn known_search(&self, id: &str) -> Result<String, EventError> {
+        let id = parse_search_id(id)?;
+        self.search_shown(&id).await?;
+        Ok(id)
+    }
+
+    /// Records an order created over REST, with the search and the conversation it
+    /// names.
+    pub fn record_order(&self, pedido: &crate::shop::pedidos::Pedido) {
+        self.log.record_order(pedido, "rest");
+    }
+
     /// Records a click, or says why it cannot be.
     pub async fn click(&self, click: Click, from: &Sender<'_>) -> Result<(), EventError> {
         let (shown, chat_id, origin) = match &click.origin {

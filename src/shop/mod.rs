@@ -23,15 +23,26 @@ use crate::db::{Db, Unique, WriteTxn, commit_unique};
 use crate::error::{Code, Coded, FieldError, INTERNAL_MESSAGE};
 use types::{Page, Paged};
 
+/// New orders kept for a slow listener at most; beyond, it misses the oldest.
+const NEW_ORDERS: usize = 256;
+
 /// The shop's customers, products and orders.
 #[derive(Clone)]
 pub struct Shop {
     db: Db,
+    /// Every order this node creates, once committed (for the staff's live view).
+    created: tokio::sync::broadcast::Sender<pedidos::Pedido>,
 }
 
 impl Shop {
     pub fn new(db: Db) -> Self {
-        Self { db }
+        let (created, _) = tokio::sync::broadcast::channel(NEW_ORDERS);
+        Self { db, created }
+    }
+
+    /// The orders this node creates from now on, as they are committed.
+    pub fn new_orders(&self) -> tokio::sync::broadcast::Receiver<pedidos::Pedido> {
+        self.created.subscribe()
     }
 }
 

@@ -2,7 +2,8 @@
 //! official socket.io-client v4 connects unchanged).
 //!
 //! - Handshake: optional `auth: {token}` with a staff JWT; a bad token is refused
-//!   (`connect_error`), no token means an anonymous customer.
+//!   (`connect_error`), no token means an anonymous customer. Staff sockets join the
+//!   staff room, where each new order arrives as `pedido_nuevo` ([`staff`]).
 //! - `query_text {query, chat_id?}` streams `response` pieces and the final
 //!   `response`, or an `error {chat_id, code, message}`; the same pipeline as REST.
 //! - `query_voice {audio, chat_id?}` (the recording as a binary attachment; or the
@@ -36,6 +37,7 @@ mod head;
 mod nodes;
 mod page;
 mod session;
+mod staff;
 
 pub use head::own_head;
 pub use session::Sockets;
@@ -59,6 +61,7 @@ use crate::cluster::{Cluster, Link};
 use crate::config::LimitSettings;
 use crate::error::{Coded, FieldError, Refusal};
 use crate::learning::Intake;
+use crate::shop::Shop;
 use crate::speech::{Speech, SpeechError};
 
 use self::follow::{Followers, chat_room};
@@ -137,6 +140,8 @@ pub struct SocketServices {
     pub speech: Arc<Speech>,
     pub auth: Arc<Auth>,
     pub intake: Arc<Intake>,
+    /// Its new orders go to the staff room.
+    pub shop: Arc<Shop>,
     /// The other nodes, when several share a Redis.
     pub cluster: Option<Arc<Cluster>>,
 }
@@ -190,6 +195,7 @@ where
         None => {
             let (layer, io) = builder.build_layer();
             io.ns("/", (async || {}).with(authenticate::<LocalAdapter>));
+            staff::forward_orders(io.clone(), services.shop.new_orders(), stop.clone());
             (router.layer(layer), Io::Alone(io))
         }
         Some(cluster) => {
@@ -200,6 +206,7 @@ where
             io.ns("/", (async || {}).with(authenticate::<ClusterAdapter>))
                 .await
                 .map_err(|err| anyhow::anyhow!("starting the Socket.IO Redis adapter: {err}"))?;
+            staff::forward_orders(io.clone(), services.shop.new_orders(), stop.clone());
             let local = answers.clone();
             cluster
                 .follow_cancels(move |chat_id| local.cancel_chat(chat_id), stop.clone())
@@ -241,6 +248,9 @@ async fn authenticate<A: Adapter>(
             Some(staff.id)
         }
     };
+    if staff_id.is_some() {
+        socket.join(staff::STAFF_ROOM);
+    }
     socket
         .extensions
         .insert(Session::new(staff_id, &limits, answers));

@@ -6,56 +6,28 @@
 //! conversation, cancel, and a question spoken into Chromium's fake microphone
 //! reaching Whisper. Each test saves screenshots under `test_frontend/screenshots/`.
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tendero::db::entities::evento;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::sync::Notify;
 
 use crate::agent::{stock_shop, with_fake};
+use crate::chromium::{Driver, check_screenshot, frontend_dir, require_static};
 use crate::fake_ollama::{FakeOllama, Reply, Step, words};
 use crate::helpers::{Backend, TestApp, spawn_app_with};
 use crate::recordings::{save, speech};
 
-/// Longest a command may take (the page waits up to 30 s itself).
-const WAIT: Duration = Duration::from_secs(60);
-
 struct Browser {
-    _child: Child,
-    stdin: ChildStdin,
-    lines: Lines<BufReader<ChildStdout>>,
+    driver: Driver,
     _microphone: tempfile::TempDir,
-}
-
-fn frontend_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("test_frontend")
 }
 
 impl Browser {
     /// Chromium on the page at `app`, its fake microphone playing `microphone` (WAV).
     async fn open(app: &TestApp, microphone: Option<&[u8]>) -> (Self, Value) {
-        let dir = frontend_dir();
-        assert!(
-            dir.join("node_modules/playwright-core").is_dir(),
-            "playwright-core is not installed: run `npm ci` in {} (make test does)",
-            dir.display()
-        );
-        let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-        assert!(
-            Path::new(&chromium).is_file(),
-            "Chromium is missing at {chromium}: install the Debian package chromium (make test does)"
-        );
-        let static_client = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("static/node_modules/socket.io-client/dist/socket.io.min.js");
-        assert!(
-            static_client.is_file(),
-            "the chat page's Socket.IO client is missing: run `npm ci` in static/ (make test does)"
-        );
+        require_static("socket.io-client/dist/socket.io.min.js");
         let holder = tempfile::tempdir().unwrap();
         let silence = crate::recordings::wav(
             crate::recordings::Signal::Silence,
@@ -69,24 +41,18 @@ impl Browser {
             "microfono.wav",
             microphone.unwrap_or(&silence),
         );
-        let mut child = Command::new("node")
-            .arg(dir.join("chat_page.mjs"))
-            .arg(app.url(""))
-            .arg(&microphone)
-            .arg(dir.join("screenshots"))
-            .current_dir(&dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("starting node (is Node.js installed?)");
-        let stdin = child.stdin.take().unwrap();
-        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let url = app.url("");
+        let screenshots = frontend_dir().join("screenshots");
+        let driver = Driver::start(
+            "chat_page.mjs",
+            &[
+                std::ffi::OsStr::new(&url),
+                microphone.as_os_str(),
+                screenshots.as_os_str(),
+            ],
+        );
         let mut browser = Self {
-            _child: child,
-            stdin,
-            lines,
+            driver,
             _microphone: holder,
         };
         let opened = browser.run(json!({"cmd": "open"})).await;
@@ -95,16 +61,7 @@ impl Browser {
 
     /// Runs one command; panics when the page did not get there.
     async fn run(&mut self, command: Value) -> Value {
-        let mut line = command.to_string();
-        line.push('\n');
-        self.stdin.write_all(line.as_bytes()).await.unwrap();
-        self.stdin.flush().await.unwrap();
-        let reply = tokio::time::timeout(WAIT, self.lines.next_line())
-            .await
-            .expect("the browser driver answered nothing for 60 s")
-            .expect("reading the browser driver")
-            .expect("the browser driver ended");
-        let reply: Value = serde_json::from_str(&reply).unwrap();
+        let reply = self.driver.send(&command).await;
         assert_eq!(reply["ok"], true, "{command} failed: {reply}");
         assert_eq!(reply["page_errors"], json!([]), "script errors on the page");
         reply
@@ -115,13 +72,7 @@ impl Browser {
     }
 
     async fn screenshot(&mut self, name: &str) {
-        let saved = self.run(json!({"cmd": "screenshot", "name": name})).await;
-        let path = PathBuf::from(saved["path"].as_str().unwrap());
-        assert!(
-            std::fs::metadata(&path).unwrap().len() > 1_000,
-            "{}",
-            path.display()
-        );
+        check_screenshot(&self.run(json!({"cmd": "screenshot", "name": name})).await);
     }
 }
 

@@ -251,6 +251,20 @@ impl TestApp {
         Self::read(response).await
     }
 
+    /// A search as the customer at `address` sends it (`x-forwarded-for`: the test
+    /// server must trust it), expected to succeed.
+    pub async fn search_from(&self, address: &str, params: &[(&str, &str)]) -> Value {
+        let response = self
+            .client
+            .get(self.url("/api/search"))
+            .header("x-forwarded-for", address)
+            .query(params)
+            .send()
+            .await
+            .expect("request sent");
+        Self::read(response).await.expect(200)
+    }
+
     /// Sends a request; `body` is sent as JSON when given.
     pub async fn call(
         &self,

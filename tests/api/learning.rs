@@ -30,19 +30,6 @@ async fn demo_app(backend: Backend) -> Option<TestApp> {
     .await
 }
 
-/// A search as the customer at `address` sends it.
-async fn search_from(app: &TestApp, address: &str, params: &[(&str, &str)]) -> Value {
-    let response = app
-        .client
-        .get(app.url("/api/search"))
-        .header("x-forwarded-for", address)
-        .query(params)
-        .send()
-        .await
-        .expect("request sent");
-    TestApp::read(response).await.expect(200)
-}
-
 fn ids(found: &Value) -> Vec<i64> {
     found["resultados"]
         .as_array()
@@ -69,7 +56,7 @@ fn scores(found: &Value) -> Vec<(i64, f64)> {
 /// The customer at `address` searches and clicks the result at `place` (from 1);
 /// returns what the search showed.
 async fn search_and_click(app: &TestApp, address: &str, place: usize) -> Vec<i64> {
-    let found = search_from(app, address, &[("q", QUERY), ("k", "5")]).await;
+    let found = app.search_from(address, &[("q", QUERY), ("k", "5")]).await;
     let shown = ids(&found);
     let reply = app
         .client
@@ -109,7 +96,9 @@ async fn clicks_teach_the_ranking_and_a_request_can_switch_it_off(backend: Backe
     let Some(app) = demo_app(backend).await else {
         return;
     };
-    let before = ids(&search_from(&app, "10.0.0.1", &[("q", QUERY), ("k", "5")]).await);
+    let before = ids(&app
+        .search_from("10.0.0.1", &[("q", QUERY), ("k", "5")])
+        .await);
     assert!(before.len() >= 3, "{before:?}");
     let chosen = before[2];
 
@@ -148,16 +137,18 @@ async fn clicks_teach_the_ranking_and_a_request_can_switch_it_off(backend: Backe
 
     // The chosen product now leads, however the query is written.
     for written in [QUERY, "  TALADRO "] {
-        let after = ids(&search_from(&app, "10.0.2.1", &[("q", written), ("k", "5")]).await);
+        let after = ids(&app
+            .search_from("10.0.2.1", &[("q", written), ("k", "5")])
+            .await);
         assert_eq!(after[0], chosen, "{written}: {after:?} (before {before:?})");
     }
     // Asked to, the search ranks as it did before any click.
-    let off = search_from(
-        &app,
-        "10.0.2.1",
-        &[("q", QUERY), ("k", "5"), ("aprendizaje", "false")],
-    )
-    .await;
+    let off = app
+        .search_from(
+            "10.0.2.1",
+            &[("q", QUERY), ("k", "5"), ("aprendizaje", "false")],
+        )
+        .await;
     assert_eq!(ids(&off), before);
     // The search event says which ranking the customer saw, and keeps the customer as
     // a hash: the same for one address, another for another, never the address.
@@ -207,7 +198,10 @@ async fn a_flood_of_clicks_from_one_client_counts_once(backend: Backend) {
     );
     // The flood moved nothing: the same products with the same scores.
     let read = async |app: &TestApp| {
-        scores(&search_from(app, "10.0.9.9", &[("q", QUERY), ("k", "5")]).await)
+        scores(
+            &app.search_from("10.0.9.9", &[("q", QUERY), ("k", "5")])
+                .await,
+        )
     };
     assert_eq!(read(&flooded).await, read(&honest).await);
 }
@@ -219,7 +213,9 @@ async fn tendero_aprender_learns_and_the_server_serves_it() {
     let Some(app) = demo_app(Backend::Sqlite).await else {
         return;
     };
-    let before = ids(&search_from(&app, "10.0.0.1", &[("q", QUERY), ("k", "5")]).await);
+    let before = ids(&app
+        .search_from("10.0.0.1", &[("q", QUERY), ("k", "5")])
+        .await);
     for customer in 0..4 {
         search_and_click(&app, &format!("10.0.1.{customer}"), 3).await;
     }
@@ -250,6 +246,8 @@ async fn tendero_aprender_learns_and_the_server_serves_it() {
         .await
         .expect(200);
     assert_eq!(estado["version"], 1, "{estado}");
-    let after = ids(&search_from(&app, "10.0.2.1", &[("q", QUERY), ("k", "5")]).await);
+    let after = ids(&app
+        .search_from("10.0.2.1", &[("q", QUERY), ("k", "5")])
+        .await);
     assert_eq!(after[0], before[2], "{after:?} (before {before:?})");
 }

@@ -1,6 +1,7 @@
 //! Tendero's integration tests: one binary, the real server on a random port, real
 //! HTTP, a real SQLite file and (when configured) a real PostgreSQL database.
 
+mod chromium;
 mod fake_ollama;
 mod helpers;
 mod recordings;
@@ -9,6 +10,7 @@ mod socket_client;
 
 mod agent;
 mod agent_failures;
+mod analytics;
 mod auth;
 mod browser;
 mod cli;
@@ -22,6 +24,7 @@ mod layers;
 mod learning;
 mod nodes;
 mod ops;
+mod panel;
 mod pedidos;
 mod productos;
 mod recommend;

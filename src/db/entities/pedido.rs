@@ -13,8 +13,10 @@ pub struct Model {
     pub total_centavos: i64,
     pub notas: Option<String>,
     pub direccion_envio: Option<String>,
-    /// The conversation the agent took this order in.
+    /// The conversation this order was taken in.
     pub conversacion_id: Option<String>,
+    /// The search this order followed, when its creator named one.
+    pub busqueda_id: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

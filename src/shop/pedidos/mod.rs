@@ -22,7 +22,7 @@ use sea_orm::{
     QueryOrder, Set,
 };
 
-use crate::db::entities::{cliente, pedido, pedido_item, producto};
+use crate::db::entities::{cliente, conversacion, pedido, pedido_item, producto};
 use crate::shop::types::{FieldError, Money, Page, Paged, Patch, parse_quantity, parse_text};
 use crate::shop::{Shop, ShopError, found};
 use model::{OrderRequest, ProductRef};
@@ -68,6 +68,19 @@ impl Shop {
             .one(&*txn)
             .await?;
         let customer = found(customer, "cliente")?;
+        let conversacion_id = conversacion_id
+            .map(str::to_owned)
+            .or(request.conversacion_id.clone());
+        if let Some(chat) = &conversacion_id
+            && conversacion::Entity::find_by_id(chat.clone())
+                .one(&*txn)
+                .await?
+                .is_none()
+        {
+            return Err(
+                FieldError::new("conversacion_id", "no es una conversación de la tienda").into(),
+            );
+        }
         if !customer.activo {
             return Err(ShopError::CustomerInactive(customer.id));
         }
@@ -128,7 +141,8 @@ impl Shop {
             total_centavos: Set(total.cents()),
             notas: Set(request.notas),
             direccion_envio: Set(request.direccion_envio),
-            conversacion_id: Set(conversacion_id.map(str::to_owned)),
+            conversacion_id: Set(conversacion_id),
+            busqueda_id: Set(request.busqueda_id),
             created_at: Set(now),
             updated_at: Set(now),
             ..Default::default()
@@ -183,7 +197,10 @@ impl Shop {
         }
         txn.commit().await?;
         tracing::info!(pedido_id = order.id, total = %total, "order created");
-        Ok(Pedido::new(order, items))
+        let pedido = Pedido::new(order, items);
+        // Nobody listening is not an error.
+        let _ = self.created.send(pedido.clone());
+        Ok(pedido)
     }
 
     pub async fn order(&self, id: i64) -> Result<Pedido, ShopError> {

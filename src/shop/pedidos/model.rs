@@ -104,8 +104,11 @@ pub struct Pedido {
     pub total: Money,
     pub notas: Option<String>,
     pub direccion_envio: Option<String>,
-    /// The conversation the sales agent took the order in.
+    /// The conversation the order was taken in (by the sales agent, or named when
+    /// it was created over REST).
     pub conversacion_id: Option<String>,
+    /// The search the order followed, when it was created naming one.
+    pub busqueda_id: Option<String>,
     pub items: Vec<Linea>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -121,6 +124,7 @@ impl Pedido {
             notas: m.notas,
             direccion_envio: m.direccion_envio,
             conversacion_id: m.conversacion_id,
+            busqueda_id: m.busqueda_id,
             items: items.into_iter().map(Into::into).collect(),
             created_at: m.created_at,
             updated_at: m.updated_at,
@@ -138,13 +142,18 @@ pub struct LineaSolicitada {
 }
 
 /// Body of `POST /api/pedidos`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NuevoPedido {
     pub cliente_id: i64,
     pub items: Vec<LineaSolicitada>,
     pub notas: Option<String>,
     pub direccion_envio: Option<String>,
+    /// The search the customer placed this order after (the `busqueda_id` it
+    /// returned): the order is attributed to it in the analytics.
+    pub busqueda_id: Option<String>,
+    /// The conversation the order was agreed in (a `chat_id`).
+    pub conversacion_id: Option<String>,
 }
 
 /// Body of `PATCH /api/pedidos/{id}`.
@@ -186,6 +195,8 @@ pub(super) struct OrderRequest {
     pub(super) lines: BTreeMap<ProductRef, i64>,
     pub(super) notas: Option<String>,
     pub(super) direccion_envio: Option<String>,
+    pub(super) busqueda_id: Option<String>,
+    pub(super) conversacion_id: Option<String>,
 }
 
 const MAX_LINES: usize = 100;
@@ -225,6 +236,16 @@ impl OrderRequest {
             lines,
             notas: parse_text("notas", input.notas.as_deref(), 2000)?,
             direccion_envio: parse_text("direccion_envio", input.direccion_envio.as_deref(), 500)?,
+            busqueda_id: input
+                .busqueda_id
+                .as_deref()
+                .map(|id| {
+                    uuid::Uuid::parse_str(id.trim())
+                        .map(|u| u.to_string())
+                        .map_err(|_| FieldError::new("busqueda_id", "no es el id de una búsqueda"))
+                })
+                .transpose()?,
+            conversacion_id: parse_text("conversacion_id", input.conversacion_id.as_deref(), 64)?,
         })
     }
 }
@@ -309,8 +330,7 @@ mod tests {
                     cantidad: 1,
                 },
             ],
-            notas: None,
-            direccion_envio: None,
+            ..NuevoPedido::default()
         })
         .unwrap();
         assert_eq!(req.lines.get(&ProductRef::Id(3)), Some(&3));
@@ -322,8 +342,7 @@ mod tests {
                 sku: Some("A".into()),
                 cantidad: 1,
             }],
-            notas: None,
-            direccion_envio: None,
+            ..NuevoPedido::default()
         });
         assert!(both.is_err());
     }

@@ -298,7 +298,7 @@ async fn filters_columns_and_empty_results(backend: Backend) {
         download(&app, &format!("/api/exportar/pedidos{none}"))
             .await
             .1,
-        "id,cliente_id,cliente_nombre,cliente_email,estado,total,notas,direccion_envio,conversacion_id,created_at,updated_at\r\n"
+        "id,cliente_id,cliente_nombre,cliente_email,estado,total,notas,direccion_envio,conversacion_id,busqueda_id,created_at,updated_at\r\n"
     );
     assert_eq!(
         download(&app, &format!("/api/exportar/pedidos{none}&formato=json"))
