@@ -10,9 +10,8 @@ use super::ErrorBody;
 use super::error::ApiError;
 use super::extract::{ApiQuery, Staff};
 use crate::learning::Analytics;
-use crate::learning::analytics::report::{
-    Consultas, FiltroLista, FiltroSerie, FiltroValoraciones, Productos, Serie, Valoraciones,
-};
+use crate::learning::analytics::filters::{FiltroLista, FiltroSerie, FiltroValoraciones};
+use crate::learning::analytics::report::{Consultas, Productos, Serie, Valoraciones};
 
 /// The figures per day or week (searches, clicks, click-through, answers,
 /// conversations, orders and revenue attributed to searches and conversations,

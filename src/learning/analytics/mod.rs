@@ -12,6 +12,7 @@
 //! A click and an order count on the day of the search they came from, in its query;
 //! a product's figures count on the day they happened. Days are UTC days.
 
+pub mod filters;
 pub mod fold;
 pub mod report;
 pub mod tables;
@@ -26,11 +27,11 @@ use crate::db::Db;
 use crate::db::entities::{evento, producto};
 use crate::error::{Code, Coded, FieldError, INTERNAL_MESSAGE};
 use crate::learning::events::RATING;
-use fold::Folded;
-use report::{
-    Comentario, Consultas, Cube, FiltroLista, FiltroSerie, FiltroValoraciones, OrdenConsultas,
-    OrdenProductos, Por, ProductoAnalitica, Productos, Rango, Serie, Valoraciones,
+use filters::{
+    FiltroLista, FiltroSerie, FiltroValoraciones, OrdenConsultas, OrdenProductos, Por, Rango,
 };
+use fold::Folded;
+use report::{Comentario, Consultas, Cube, ProductoAnalitica, Productos, Serie, Valoraciones};
 use tables::{DAYS, Day, DayTotals, PRODUCTS, QUERIES, add_to};
 
 /// Chunks a request folds at most before it answers.
@@ -209,7 +210,7 @@ impl Analytics {
             Self::today(),
         )?;
         let orden = OrdenConsultas::parse(filtro.orden.as_deref())?;
-        let limit = report::limit(filtro.limite)?;
+        let limit = filters::limit(filtro.limite)?;
         let al_dia = self.fresh().await?;
         let totals = self.cube.read().expect("analytics lock").queries_in(rango);
         Ok(Consultas {
@@ -229,7 +230,7 @@ impl Analytics {
             Self::today(),
         )?;
         let orden = OrdenProductos::parse(filtro.orden.as_deref())?;
-        let limit = report::limit(filtro.limite)?;
+        let limit = filters::limit(filtro.limite)?;
         let al_dia = self.fresh().await?;
         let totals = self.cube.read().expect("analytics lock").products_in(rango);
         let ranked = report::rank_products(totals, orden, limit);
@@ -270,7 +271,7 @@ impl Analytics {
             filtro.hasta.as_deref(),
             Self::today(),
         )?;
-        let limit = report::limit(filtro.limite)?;
+        let limit = filters::limit(filtro.limite)?;
         let al_dia = self.fresh().await?;
         let mut totals = DayTotals::default();
         {
